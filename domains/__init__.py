@@ -1,0 +1,1 @@
+"""Domain plugins: each subpackage describes one domain (schemas, events, rules)."""

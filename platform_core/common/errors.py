@@ -1,0 +1,129 @@
+"""One error shape for every API: ``{"error": {"code", "message", "fields"}}``.
+
+Services raise :class:`ServiceError` (or a subclass) with a code from an
+app's error ``Enum``; the DRF exception handler renders it, and renders
+DRF's own exceptions in the same shape.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+
+class ErrorCode(str, enum.Enum):
+    """Codes shared by every app; apps add their own Enums."""
+
+    VALIDATION = "validation_error"
+    NOT_FOUND = "not_found"
+    PARSE = "parse_error"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION = "permission_denied"
+    THROTTLED = "throttled"
+    METHOD = "method_not_allowed"
+    UNSUPPORTED_MEDIA = "unsupported_media_type"
+    CONFLICT = "conflict"
+    SERVER = "server_error"
+
+
+class ServiceError(Exception):
+    """A refusal by a service, rendered as a 4xx in the one error shape."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: enum.Enum | str = ErrorCode.VALIDATION,
+        fields: dict[str, list[str]] | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code.value if isinstance(code, enum.Enum) else code
+        self.fields = fields or {}
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class ValidationFailed(ServiceError):
+    """Input broke one or more rules; ``fields`` maps field paths to rules broken."""
+
+
+class NotFound(ServiceError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+    def __init__(self, message: str = "Not found.", **kwargs: Any) -> None:
+        kwargs.setdefault("code", ErrorCode.NOT_FOUND)
+        super().__init__(message, **kwargs)
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail → ``{"a.b[2].c": ["rule", ...]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors":
+                path = prefix or "non_field_errors"
+            for k, v in _flatten(value, path).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(detail, list):
+        if all(not isinstance(x, (dict, list)) for x in detail):
+            out.setdefault(prefix or "non_field_errors", []).extend(str(x) for x in detail)
+        else:
+            for i, value in enumerate(detail):
+                if value:
+                    for k, v in _flatten(value, f"{prefix}[{i}]").items():
+                        out.setdefault(k, []).extend(v)
+    elif detail is not None:
+        out.setdefault(prefix or "non_field_errors", []).append(str(detail))
+    return out
+
+
+_DRF_CODES = {
+    exceptions.ParseError: ErrorCode.PARSE,
+    exceptions.AuthenticationFailed: ErrorCode.UNAUTHENTICATED,
+    exceptions.NotAuthenticated: ErrorCode.UNAUTHENTICATED,
+    exceptions.PermissionDenied: ErrorCode.PERMISSION,
+    exceptions.NotFound: ErrorCode.NOT_FOUND,
+    exceptions.MethodNotAllowed: ErrorCode.METHOD,
+    exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA,
+    exceptions.Throttled: ErrorCode.THROTTLED,
+    exceptions.ValidationError: ErrorCode.VALIDATION,
+}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler producing the one error shape."""
+    if isinstance(exc, ServiceError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a real server error: let Django log it and answer 500
+    code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), ErrorCode.SERVER)
+    headers: dict[str, str] = {}
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        message = "Invalid input: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in list(fields.items())[:5])
+    else:
+        fields = {}
+        message = str(exc.detail)
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    return Response(error_body(code.value, message, fields), status=exc.status_code, headers=headers)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from django.db import models
+
+from platform_core.common.scoping import TenantOwnedModel
+
+
+class Event(TenantOwnedModel):
+    """One behaviour event. ``event_id`` is the client's idempotency key."""
+
+    event_id = models.CharField(max_length=128)
+    user = models.ForeignKey("catalog.EndUser", on_delete=models.CASCADE, related_name="events")
+    item = models.ForeignKey(
+        "catalog.Item", on_delete=models.CASCADE, related_name="events", null=True, blank=True
+    )
+    type = models.CharField(max_length=64)
+    timestamp = models.DateTimeField()
+    value = models.FloatField(null=True, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "event_id"], name="event_tenant_event_id")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "user", "timestamp"], name="event_user_timeline"),
+            models.Index(fields=["tenant", "item", "timestamp"], name="event_item_time"),
+            models.Index(fields=["tenant", "timestamp"], name="event_tenant_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.user_id}→{self.item_id} @ {self.timestamp:%Y-%m-%d %H:%M}"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make run`: the web server on 127.0.0.1:8000 and a real Celery worker on the
+# configured broker (the embedded filesystem broker by default). Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "stopping…"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+.venv/bin/celery -A platform_core worker -Q default,ml,profiles --concurrency "${WORKER_CONCURRENCY:-1}" \
+  --loglevel INFO --hostname "worker@%h" &
+pids+=($!)
+.venv/bin/celery -A platform_core beat --loglevel INFO &
+pids+=($!)
+
+# Demo tenants, keys and training (later issues extend this step).
+if $PY manage.py help bootstrap_demo >/dev/null 2>&1; then
+  $PY manage.py bootstrap_demo
+fi
+
+echo "web: http://$HOST:$PORT/   console: http://$HOST:$PORT/admin/   docs: http://$HOST:$PORT/api/docs/"
+.venv/bin/gunicorn platform_core.wsgi:application --bind "$HOST:$PORT" \
+  --workers "${WEB_WORKERS:-2}" --access-logfile - &
+pids+=($!)
+wait -n "${pids[@]}"
