@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -154,7 +154,9 @@ class SampleData:
 
     users: list[dict[str, Any]]  # {"user_id", "attributes"}
     items: list[dict[str, Any]]  # {"item_id", "attributes"}
-    events: list[dict[str, Any]]  # {"event_id", "user_id", "item_id", "type", "timestamp", "value", "context"}
+    events: list[
+        dict[str, Any]
+    ]  # {"event_id", "user_id", "item_id", "type", "timestamp", "value", "context"}
 
 
 class ConfigValues(Mapping[str, Any]):
@@ -245,9 +247,7 @@ def validate_value(spec: Field, value: Any, path: str, errors: Errors) -> None:
     return None
 
 
-def validate_fields(
-    schema: Sequence[Field], values: Any, path: str, *, partial: bool = False
-) -> Errors:
+def validate_fields(schema: Sequence[Field], values: Any, path: str, *, partial: bool = False) -> Errors:
     """Check a mapping against a schema: types, required, bounds, unknown keys.
 
     Args:
@@ -333,7 +333,9 @@ class DomainPlugin:
         spec = cls.event_type(event.get("type"))
         if spec is None:
             names = [e.name for e in cls.event_types]
-            _add(errors, f"{prefix}type", f"unknown event type for domain {cls.id!r}; expected one of {names}")
+            _add(
+                errors, f"{prefix}type", f"unknown event type for domain {cls.id!r}; expected one of {names}"
+            )
             return errors
         if spec.requires_item and not event.get("item_id"):
             _add(errors, f"{prefix}item_id", f"is required for event type {spec.name!r}")
@@ -372,9 +374,22 @@ class DomainPlugin:
 
     # ------------------------------------------------------------ hooks
     def profile_features(
-        self, events: Sequence[EventRecord], user: UserRecord, config: ConfigValues
+        self,
+        events: Sequence[EventRecord],
+        user: UserRecord,
+        config: ConfigValues,
+        item_attributes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Domain aggregates for the persona (JSON-serialisable)."""
+        """Domain aggregates for the persona (JSON-serialisable).
+
+        Args:
+            events: the user's events, oldest first.
+            user: the user with decrypted attributes.
+            config: the tenant's config.
+            item_attributes: optional ``{item_id: attributes}`` of the items in
+                ``events``; features that need item data (categories, topics,
+                skills) are left out without it.
+        """
         return {}
 
     def rerank(
@@ -383,15 +398,23 @@ class DomainPlugin:
         """Filter and boost candidates; record every change on the candidate."""
         return RerankResult(candidates=sorted(candidates, key=lambda c: -c.score))
 
-    def risk_score(
-        self, events: Sequence[EventRecord], user: UserRecord, config: ConfigValues
-    ) -> RiskResult:
+    def risk_score(self, events: Sequence[EventRecord], user: UserRecord, config: ConfigValues) -> RiskResult:
         """Optional: a 0–1 risk score with reasons. Domains without one don't override it."""
         raise NotImplementedError
 
     def sample_data(self, seed: int, n_users: int) -> SampleData:
         """A realistic synthetic data set, identical for the same seed."""
         raise NotImplementedError
+
+    @classmethod
+    def dataset_adapters(cls) -> dict[str, Callable[..., SampleData]]:
+        """Real data sets this domain can load: ``{name: adapter(path, *, limit=None)}``.
+
+        An adapter reads the files under ``path`` (a file or a folder in the
+        data set's published format) and returns them as :class:`SampleData`
+        in the REST API's shapes; ``limit`` caps the number of events.
+        """
+        return {}
 
 
 def remove(candidate: Candidate, rule: str, detail: str = "") -> Candidate:

@@ -1,13 +1,39 @@
-"""The Celery app: configured from Django settings (namespace CELERY)."""
+"""The Celery app: configured from Django settings (namespace CELERY).
+
+Queues: ``default`` (housekeeping, fan-out), ``ml`` (TensorFlow training,
+route it to big or GPU workers), ``profiles`` (profile building). Every task
+has a time limit: the settings' global one, and tighter ones per task here.
+The same configuration runs on the embedded filesystem broker, Redis or
+RabbitMQ: nothing below depends on the transport.
+"""
 
 from __future__ import annotations
 
 import os
 
 from celery import Celery
+from celery.schedules import crontab
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_core.settings")
 
 app = Celery("platform_core")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+app.conf.task_queues = (Queue("default"), Queue("ml"), Queue("profiles"))
+app.conf.task_default_queue = "default"
+app.conf.task_routes = {
+    "jobs.train_model": {"queue": "ml"},
+    "jobs.build_profiles": {"queue": "profiles"},
+    "profiles.refresh_users": {"queue": "profiles"},
+    "jobs.*": {"queue": "default"},
+}
+# Housekeeping entries; DatabaseScheduler copies them into django-celery-beat's
+# tables, where the console shows them. Per-tenant intervals live in
+# jobs.TenantSchedule (edited in the console) and are read by the fan-out.
+app.conf.beat_schedule = {
+    "jobs-schedules-fan-out": {"task": "jobs.schedules_fan_out", "schedule": crontab(minute="*/5")},
+    "jobs-sweep-stale": {"task": "jobs.sweep_stale", "schedule": 60.0},
+}
+
 app.autodiscover_tasks()

@@ -6,6 +6,7 @@ safe default: SQLite and a filesystem Celery broker under ``var/``.
 
 from __future__ import annotations
 
+import os
 import secrets as _secrets
 from pathlib import Path
 
@@ -97,6 +98,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
+    # A file test database (one per pytest process), so a real Celery worker
+    # subprocess started by the tests can open it; pytest-django deletes it after.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 
@@ -167,6 +171,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 
 # In-process cache lifetime for API key → tenant and active-version lookups.
 HOT_CACHE_SECONDS = env.int("HOT_CACHE_SECONDS", default=5)
 
+# --- Serving (docs/serving.md) ----------------------------------------------------
+SERVING_MAX_K = env.int("SERVING_MAX_K", default=100)
+SERVING_CANDIDATE_FACTOR = env.int("SERVING_CANDIDATE_FACTOR", default=4)  # index candidates per slot
+SERVING_EXPLORATION_DEFAULT = env.float("SERVING_EXPLORATION_DEFAULT", default=0.0)  # share of slots
+SERVING_COLD_START_WINDOW_DAYS = env.int("SERVING_COLD_START_WINDOW_DAYS", default=30)
+SERVING_POPULAR_CACHE_SECONDS = env.int("SERVING_POPULAR_CACHE_SECONDS", default=30)
+SERVING_RELOAD_IN_BACKGROUND = env.bool("SERVING_RELOAD_IN_BACKGROUND", default=True)
+SERVING_RELOAD_RETRY_SECONDS = env.int("SERVING_RELOAD_RETRY_SECONDS", default=60)
+SERVING_STATS_FLUSH_SECONDS = env.int("SERVING_STATS_FLUSH_SECONDS", default=10)
+SERVING_RECOMMENDATION_MAX_AGE = env.int("SERVING_RECOMMENDATION_MAX_AGE", default=7 * 24 * 3600)
+
 # --- Domain plugins ----------------------------------------------------------------
 DOMAIN_PLUGINS = env.list(
     "DOMAIN_PLUGINS",
@@ -188,9 +203,11 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 _broker_dir = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Broadcast (inspect, revoke) needs a fanout table; kombu's default is ./control (the cwd).
+        "control_folder": str(_broker_dir / "control"),
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
@@ -198,6 +215,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    # Redis: several deployments (or a test run's worker) can share one server under their own prefix.
+    if env.str("CELERY_BROKER_KEY_PREFIX", default=""):
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("CELERY_BROKER_KEY_PREFIX")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 CELERY_RESULT_EXTENDED = True
 CELERY_CACHE_BACKEND = "default"
@@ -213,6 +233,17 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+
+# --- Jobs: training, quality gate, heartbeats (docs/operations.md) -----------------
+# The gate promotes a new version only if its primary model beats popularity and
+# the active version on JOBS_GATE_METRIC by more than JOBS_GATE_MARGIN (absolute).
+JOBS_GATE_METRIC = env.str("JOBS_GATE_METRIC", default="")  # empty: mlcore's validation metric
+JOBS_GATE_MARGIN = env.float("JOBS_GATE_MARGIN", default=0.0)
+JOBS_TRAIN_TIME_LIMIT = env.int("JOBS_TRAIN_TIME_LIMIT", default=CELERY_TASK_TIME_LIMIT)
+JOBS_TRAIN_MAX_MINUTES = env.float("JOBS_TRAIN_MAX_MINUTES", default=max(JOBS_TRAIN_TIME_LIMIT / 60 - 2, 1))
+JOBS_HEARTBEAT_SECONDS = env.int("JOBS_HEARTBEAT_SECONDS", default=10)
+JOBS_STALE_AFTER_SECONDS = env.int("JOBS_STALE_AFTER_SECONDS", default=120)
+PROFILE_REFRESH_DEBOUNCE_SECONDS = env.int("PROFILE_REFRESH_DEBOUNCE_SECONDS", default=30)
 
 LOGGING = {
     "version": 1,

@@ -1,9 +1,276 @@
-"""Placeholder until the domains issue fills it in."""
+"""E-commerce: products in categories and brands, a shopping funnel, purchases and returns."""
 
-from domains.base import DomainPlugin, EventType
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from domains.base import (
+    Candidate,
+    ConfigParam,
+    ConfigValues,
+    DomainPlugin,
+    EventRecord,
+    EventType,
+    Field,
+    RerankContext,
+    RerankResult,
+    SampleData,
+    UserRecord,
+    remove,
+)
+
+CURRENCIES = ("EUR", "USD", "GBP", "CNY", "JPY", "CHF", "SEK", "PLN")
+
+RULE_OUT_OF_STOCK = "ecommerce.out_of_stock"
+RULE_ALREADY_PURCHASED = "ecommerce.already_purchased"
+RULE_PRICE_BAND = "ecommerce.price_band"
+RULE_PROMOTION = "ecommerce.promotion"
+
+
+def _csv_set(value: str) -> set[str]:
+    return {part.strip().lower() for part in value.split(",") if part.strip()}
 
 
 class EcommercePlugin(DomainPlugin):
     id = "ecommerce"
-    label = "ecommerce"
-    event_types = (EventType(name="view", weight=1.0), EventType(name="purchase", weight=3.0))
+    label = "E-commerce"
+    description = "Online shop: products, a view → cart → purchase funnel, returns."
+
+    item_schema = (
+        Field("title", "string", max_length=300, help="Product title."),
+        Field("category", "string", required=True, max_length=100, help="Category name or id."),
+        Field("brand", "string", max_length=100),
+        Field("price", "float", min=0, max=1_000_000, help="Current price in the shop's currency."),
+        Field("currency", "choice", choices=CURRENCIES),
+        Field("in_stock", "bool", help="False: never recommended (missing means in stock)."),
+        Field("promoted", "bool", help="Part of a running promotion."),
+        Field("tags", "list", max_length=30),
+    )
+    user_schema = (
+        Field("country", "string", max_length=2, help="ISO 3166-1 alpha-2."),
+        Field("age_band", "choice", choices=("18-24", "25-34", "35-44", "45-54", "55-64", "65+")),
+        Field("loyalty_tier", "choice", choices=("none", "silver", "gold", "platinum")),
+        Field("signed_up_at", "datetime"),
+    )
+    event_types = (
+        EventType(
+            "view",
+            1.0,
+            (
+                Field(
+                    "source", "choice", choices=("search", "home", "category", "recommendation", "external")
+                ),
+            ),
+        ),
+        EventType(
+            "search",
+            0.5,
+            (Field("query", "string", required=True, max_length=200), Field("results", "int", min=0)),
+            requires_item=False,
+            help="A search query; item_id is the clicked result if any.",
+        ),
+        EventType("add_to_cart", 3.0, (Field("quantity", "int", min=1, max=1000),)),
+        EventType("favorite", 2.0),
+        EventType(
+            "purchase",
+            5.0,
+            (
+                Field(
+                    "amount",
+                    "float",
+                    min=0,
+                    max=10_000_000,
+                    help="Total paid (omitted by sources without prices).",
+                ),
+                Field("quantity", "int", min=1, max=1000, help="Units bought (1 if omitted)."),
+                Field("currency", "choice", choices=CURRENCIES),
+                Field("order_id", "string", max_length=64),
+            ),
+        ),
+        EventType(
+            "return",
+            0.0,
+            (
+                Field(
+                    "reason",
+                    "choice",
+                    choices=("damaged", "not_as_described", "size", "changed_mind", "other"),
+                ),
+            ),
+            is_label=True,
+            help="A returned purchase: an outcome, not an interaction to learn from.",
+        ),
+    )
+    config = (
+        ConfigParam("promotion_boost", "float", 0.1, min=0, max=2, label="Promotion boost"),
+        ConfigParam(
+            "price_band_boost",
+            "float",
+            0.15,
+            min=0,
+            max=2,
+            label="Price-band boost",
+            help="Added when the price is inside the user's usual band, subtracted when far outside.",
+        ),
+        ConfigParam(
+            "price_band_width",
+            "float",
+            0.5,
+            min=0.05,
+            max=5,
+            help="Half-width of the band relative to the user's median price (0.5 = ±50%).",
+        ),
+        ConfigParam(
+            "repeat_categories",
+            "string",
+            "grocery,beauty,pet",
+            help="Comma-separated categories bought again and again (purchased items stay recommendable).",
+        ),
+        ConfigParam(
+            "min_price_observations",
+            "int",
+            3,
+            min=1,
+            max=100,
+            help="Priced interactions needed before the price-band rule applies.",
+        ),
+    )
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _prices(history: Sequence[EventRecord], items: Mapping[str, Mapping[str, Any]]) -> list[float]:
+        """Unit prices the user engaged with: purchase amounts, else item prices."""
+        out: list[float] = []
+        for e in history:
+            if e.type == "purchase" and e.context.get("amount") is not None:
+                out.append(float(e.context["amount"]) / max(1, int(e.context.get("quantity") or 1)))
+            elif e.type in ("view", "add_to_cart", "favorite") and e.item_id in items:
+                price = items[e.item_id].get("price")
+                if price is not None:
+                    out.append(float(price))
+        return out
+
+    # ------------------------------------------------------------------ hooks
+    def rerank(
+        self, candidates: list[Candidate], context: RerankContext, config: ConfigValues
+    ) -> RerankResult:
+        repeat = _csv_set(config["repeat_categories"])
+        purchased = {e.item_id for e in context.history if e.type == "purchase" and e.item_id}
+        returned = {e.item_id for e in context.history if e.type == "return" and e.item_id}
+        purchased -= returned  # a returned item may be offered again
+        prices = self._prices(context.history, context.item_attributes)
+        median = statistics.median(prices) if len(prices) >= config["min_price_observations"] else None
+        width = config["price_band_width"]
+        kept: list[Candidate] = []
+        removed: list[Candidate] = []
+        for c in candidates:
+            attrs = c.attributes
+            if attrs.get("in_stock") is False:
+                removed.append(remove(c, RULE_OUT_OF_STOCK, "not in stock"))
+                continue
+            category = str(attrs.get("category", "")).lower()
+            if c.item_id in purchased and category not in repeat:
+                removed.append(
+                    remove(
+                        c, RULE_ALREADY_PURCHASED, f"already bought; {category!r} is not a repeat category"
+                    )
+                )
+                continue
+            price = attrs.get("price")
+            if median is not None and price is not None and median > 0:
+                ratio = abs(float(price) - median) / median
+                if ratio <= width:
+                    c.adjust(
+                        RULE_PRICE_BAND,
+                        config["price_band_boost"],
+                        f"price {price} within ±{width:.0%} of usual {median:.2f}",
+                    )
+                elif ratio > 2 * width:
+                    c.adjust(
+                        RULE_PRICE_BAND,
+                        -config["price_band_boost"],
+                        f"price {price} far from usual {median:.2f}",
+                    )
+            if attrs.get("promoted"):
+                c.adjust(RULE_PROMOTION, config["promotion_boost"], "in a running promotion")
+            kept.append(c)
+        kept.sort(key=lambda c: -c.score)
+        return RerankResult(candidates=kept, removed=removed)
+
+    def profile_features(
+        self,
+        events: Sequence[EventRecord],
+        user: UserRecord,
+        config: ConfigValues,
+        item_attributes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        items = item_attributes or {}
+        purchases = [e for e in events if e.type == "purchase"]
+        counts = Counter(e.type for e in events)
+        last = events[-1].timestamp if events else None
+        out: dict[str, Any] = {
+            "event_counts": dict(counts),
+            "frequency": len(purchases),
+            "monetary": round(sum(float(e.context.get("amount") or 0) for e in purchases), 2),
+            "recency_days": None,
+            "purchase_cycle_days": None,
+            "conversion_rate": round(len(purchases) / counts["view"], 4) if counts["view"] else None,
+            "return_rate": round(counts["return"] / len(purchases), 4) if purchases else None,
+        }
+        if purchases and last is not None:
+            out["recency_days"] = round((last - purchases[-1].timestamp).total_seconds() / 86400, 2)
+            out["avg_order_value"] = round(out["monetary"] / len(purchases), 2)
+        out["purchase_cycle_days"] = _median_gap_days([e.timestamp for e in purchases])
+        weights = self.event_weights()
+        affinity: Counter[str] = Counter()
+        for e in events:
+            category = items.get(e.item_id or "", {}).get("category")
+            if category is not None:
+                affinity[str(category)] += weights.get(e.type, 0.0)
+        total = sum(affinity.values())
+        if total:
+            out["category_affinity"] = {k: round(v / total, 4) for k, v in affinity.most_common(10)}
+        out["price_sensitivity"] = _price_sensitivity(events, items)
+        return out
+
+    def sample_data(self, seed: int, n_users: int) -> SampleData:
+        from domains.ecommerce.sample import sample_data
+
+        return sample_data(seed, n_users)
+
+    @classmethod
+    def dataset_adapters(cls) -> dict[str, Callable[..., SampleData]]:
+        from domains.ecommerce.adapters import taobao_userbehavior
+
+        return {"taobao-userbehavior": taobao_userbehavior}
+
+
+def _median_gap_days(times: list[datetime]) -> float | None:
+    if len(times) < 2:
+        return None
+    gaps = [(b - a).total_seconds() / 86400 for a, b in zip(times, times[1:], strict=False)]
+    return round(statistics.median(gaps), 2)
+
+
+def _price_sensitivity(events: Sequence[EventRecord], items: Mapping[str, Mapping[str, Any]]) -> float | None:
+    """1 − (mean price bought / mean price viewed), clipped to [-1, 1].
+
+    Positive: the user buys cheaper than what they browse (price-sensitive).
+    """
+    viewed = [
+        float(items[e.item_id]["price"])
+        for e in events
+        if e.type == "view" and items.get(e.item_id or "", {}).get("price") is not None
+    ]
+    bought = [
+        float(e.context["amount"]) / max(1, int(e.context.get("quantity") or 1))
+        for e in events
+        if e.type == "purchase" and e.context.get("amount") is not None
+    ]
+    if not viewed or not bought or statistics.mean(viewed) == 0:
+        return None
+    return round(max(-1.0, min(1.0, 1 - statistics.mean(bought) / statistics.mean(viewed))), 4)

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from platform_core.catalog import apis
+
+urlpatterns = [
+    path("users", apis.UserCollectionApi.as_view(), name="user-list"),
+    path("users/<str:external_id>", apis.UserDetailApi.as_view(), name="user-detail"),
+    path("items", apis.ItemCollectionApi.as_view(), name="item-list"),
+    path("items/<str:external_id>", apis.ItemDetailApi.as_view(), name="item-detail"),
+]

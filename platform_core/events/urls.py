@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from platform_core.events import apis
+
+urlpatterns = [
+    path("events", apis.EventCollectionApi.as_view(), name="event-list"),
+]

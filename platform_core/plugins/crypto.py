@@ -1,22 +1,142 @@
-"""Encryption at rest of attributes a domain marks ``sensitive``.
+"""Encryption at rest of attributes a domain marks ``sensitive`` (Fernet / MultiFernet).
 
-SEAM (owned by the domains issue): identity functions for now; the domains
-issue implements Fernet/MultiFernet here without changing the signatures.
+Keys come from ``settings.FIELD_ENCRYPTION_KEYS`` (newest first): values are
+encrypted with the first key and decrypted with any of them, so a key is
+rotated by putting a new one in front and re-sealing (``attributes_rotate``)
+before the old one is dropped. With no keys configured, one key is generated
+once into ``VAR_DIR`` (development only).
+
+A sealed value is a string ``"fernet:v1:<token>"`` holding the JSON of the
+plaintext value, so unsealing is safe on data that was never sealed and
+sealing twice does nothing. Nothing here logs a value.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from domains.base import DomainPlugin
 
+PREFIX = "fernet:v1:"
+REDACTED = "•••"
+_cache: dict[tuple[str, ...], MultiFernet] = {}
 
-def attributes_seal(*, plugin: DomainPlugin, kind: Literal["user", "item"], attributes: Mapping[str, Any]) -> dict[str, Any]:
+
+class SealError(Exception):
+    """A sealed value could not be decrypted with any configured key."""
+
+
+def _dev_key_file() -> Path:
+    return Path(settings.VAR_DIR) / "field_encryption_key"
+
+
+def encryption_keys() -> tuple[str, ...]:
+    """The configured keys, newest first; a development key from VAR_DIR if none."""
+    keys = tuple(k.strip() for k in getattr(settings, "FIELD_ENCRYPTION_KEYS", []) if k and k.strip())
+    if keys:
+        return keys
+    path = _dev_key_file()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return (path.read_text().strip(),)
+
+
+def _fernet() -> MultiFernet:
+    keys = encryption_keys()
+    if keys not in _cache:
+        try:
+            _cache[keys] = MultiFernet([Fernet(k.encode()) for k in keys])
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(
+                "FIELD_ENCRYPTION_KEYS: every key must be 32 url-safe base64-encoded bytes "
+                "(generate one with cryptography.fernet.Fernet.generate_key())"
+            ) from exc
+    return _cache[keys]
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def value_seal(value: Any) -> str:
+    """Any JSON value → a sealed string (a sealed value is returned as it is)."""
+    if is_sealed(value):
+        return value
+    token = _fernet().encrypt(json.dumps(value, separators=(",", ":")).encode())
+    return PREFIX + token.decode()
+
+
+def value_unseal(value: Any, *, field: str = "") -> Any:
+    """A sealed string → its JSON value; anything else is returned unchanged."""
+    if not is_sealed(value):
+        return value
+    try:
+        return json.loads(_fernet().decrypt(value[len(PREFIX) :].encode()))
+    except InvalidToken as exc:
+        raise SealError(
+            f"attribute {field or '?'}: no configured key decrypts it "
+            "(was a key removed from FIELD_ENCRYPTION_KEYS before re-sealing?)"
+        ) from exc
+
+
+def attributes_seal(
+    *, plugin: DomainPlugin, kind: Literal["user", "item"], attributes: Mapping[str, Any]
+) -> dict[str, Any]:
     """Validated plaintext attributes → what is stored (sensitive values encrypted)."""
-    return dict(attributes)
+    out = dict(attributes)
+    for name in plugin.sensitive_fields(kind):
+        if out.get(name) is not None:
+            out[name] = value_seal(out[name])
+    return out
 
 
-def attributes_unseal(*, plugin: DomainPlugin, kind: Literal["user", "item"], attributes: Mapping[str, Any]) -> dict[str, Any]:
+def attributes_unseal(
+    *, plugin: DomainPlugin, kind: Literal["user", "item"], attributes: Mapping[str, Any]
+) -> dict[str, Any]:
     """Stored attributes → plaintext (for hooks and the API's owner-tenant reads)."""
-    return dict(attributes)
+    out = dict(attributes)
+    for name in plugin.sensitive_fields(kind):
+        if name in out:
+            out[name] = value_unseal(out[name], field=name)
+    return out
+
+
+def attributes_redact(
+    *, plugin: DomainPlugin, kind: Literal["user", "item"], attributes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Attributes for display in lists and logs: sensitive values replaced by a mask."""
+    sensitive = set(plugin.sensitive_fields(kind))
+    out = {}
+    for name, value in attributes.items():
+        # Anything sealed is masked too, even if the schema no longer marks it.
+        out[name] = REDACTED if (name in sensitive or is_sealed(value)) and value is not None else value
+    return out
+
+
+def attributes_rotate(
+    *, plugin: DomainPlugin, kind: Literal["user", "item"], attributes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Re-encrypt sealed values with the newest key (and seal any left in plaintext)."""
+    out = dict(attributes)
+    fernet = _fernet()
+    for name in plugin.sensitive_fields(kind):
+        value = out.get(name)
+        if value is None:
+            continue
+        if is_sealed(value):
+            try:
+                out[name] = PREFIX + fernet.rotate(value[len(PREFIX) :].encode()).decode()
+            except InvalidToken as exc:
+                raise SealError(f"attribute {name}: no configured key decrypts it") from exc
+        else:
+            out[name] = value_seal(value)
+    return out

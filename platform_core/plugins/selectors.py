@@ -1,13 +1,16 @@
-"""Reads of a tenant's plugin and its configuration.
-
-SEAM (owned by the domains issue): ``tenant_config_get`` returns the
-defaults until the per-tenant config row exists; keep the signatures.
-"""
+"""Reads of a tenant's plugin and its configuration."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
 from domains.base import ConfigValues, DomainPlugin
 from domains.registry import plugin_get
+from platform_core.plugins.models import TenantConfig, TenantConfigChange
 from platform_core.tenancy.models import Tenant
 
 
@@ -15,6 +18,36 @@ def tenant_plugin_get(*, tenant: Tenant) -> DomainPlugin:
     return plugin_get(tenant.domain)
 
 
+def config_cache_key(tenant: Tenant) -> str:
+    return f"plugins:config:{tenant.pk}:{tenant.domain}"
+
+
+def config_values_tolerant(*, plugin: DomainPlugin, raw: Mapping[str, Any] | None) -> ConfigValues:
+    """Stored JSON → values, dropping what the plugin no longer declares or accepts.
+
+    A stored value can go stale when a plugin's spec changes (a parameter
+    removed, a bound tightened); the default replaces it rather than failing
+    every request of the tenant.
+    """
+    names = {p.name for p in plugin.config}
+    values = {k: v for k, v in (raw or {}).items() if k in names}
+    cleaned, errors = plugin.config_clean(values)
+    if errors:
+        cleaned, _ = plugin.config_clean({k: v for k, v in values.items() if k not in errors})
+    return cleaned
+
+
 def tenant_config_get(*, tenant: Tenant) -> ConfigValues:
-    """The tenant's validated config, defaults filled in."""
-    return tenant_plugin_get(tenant=tenant).default_config()
+    """The tenant's validated config, defaults filled in (cached for HOT_CACHE_SECONDS)."""
+    key = config_cache_key(tenant)
+    stored = cache.get(key)
+    if stored is None:
+        row = TenantConfig.objects.for_tenant(tenant).only("values").first()
+        stored = row.values if row is not None else {}
+        cache.set(key, stored, settings.HOT_CACHE_SECONDS)
+    return config_values_tolerant(plugin=tenant_plugin_get(tenant=tenant), raw=stored)
+
+
+def tenant_config_changes(*, tenant: Tenant, limit: int = 50) -> list[TenantConfigChange]:
+    """The tenant's latest config changes, newest first."""
+    return list(TenantConfigChange.objects.for_tenant(tenant).select_related("changed_by")[:limit])

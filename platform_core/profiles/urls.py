@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from platform_core.profiles import apis
+
+urlpatterns = [
+    path("profiles/<str:user_id>", apis.ProfileDetailApi.as_view(), name="profiles-detail"),
+]

@@ -1,0 +1,190 @@
+"""Baselines in the Recommender interface (NumPy only): windowed popularity, item-kNN, EASE.
+
+Each tunes its few hyper-parameters on the validation targets, so the
+comparison with the neural models is fair.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from mlcore.data import Split
+from mlcore.models.base import Histories, ProgressFn, Recommender
+
+
+def _train_rows(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """(user index, event position) of every training event."""
+    data = split.data
+    starts = data.offsets[:-1]
+    lengths = split.train_end - starts
+    users = np.repeat(np.arange(data.n_users), lengths)
+    pos = np.concatenate([np.arange(s, e) for s, e in zip(starts, split.train_end, strict=True)]) if len(starts) else []
+    return users, np.asarray(pos, dtype=np.int64)
+
+
+def _popularity(split: Split, window: float) -> np.ndarray:
+    """Event counts per 0-based item over the most recent `window` share of training events."""
+    data = split.data
+    _, pos = _train_rows(split)
+    if window < 1.0 and len(pos):
+        cutoff = np.quantile(data.timestamps[pos], 1.0 - window)
+        pos = pos[data.timestamps[pos] >= cutoff]
+    return np.bincount(data.items[pos] - 1, minlength=data.n_items).astype(np.float32)
+
+
+class PopularityModel(Recommender):
+    """Most popular items in a recent window of training time (window tuned on validation)."""
+
+    name = "popularity"
+
+    def fit(self, split: Split, *, deadline: float, progress: ProgressFn | None = None) -> dict[str, Any]:
+        from mlcore.evaluation import split_evaluate
+
+        best = (-1.0, 1.0)
+        for window in self.params.get("windows", (1.0, 0.5, 0.2, 0.05)):
+            self.counts = _popularity(split, window)
+            ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)["val_ndcg@10"]
+            best = max(best, (ndcg, window))
+        self.window = best[1]
+        self.counts = _popularity(split, self.window)
+        return {"window": self.window}
+
+    def score(self, batch: Histories) -> np.ndarray:
+        return np.broadcast_to(self.counts, (len(batch.items), self.n_items))
+
+
+class ItemKNNModel(Recommender):
+    """Item-based kNN: cosine similarity of items over users' training histories, top-K
+    neighbours per item, and a user's history weighted by recency (``decay ** age``).
+
+    Neighbourhood size and decay are tuned on validation; a tiny popularity term
+    breaks ties among items no neighbour reaches.
+    """
+
+    name = "itemknn"
+
+    def fit(self, split: Split, *, deadline: float, progress: ProgressFn | None = None) -> dict[str, Any]:
+        from mlcore.evaluation import split_evaluate
+
+        self.popularity = _popularity(split, 1.0)
+        self._pop_tiebreak = 1e-6 * self.popularity / max(float(self.popularity.max()), 1.0)
+        rows, cols, sims = self._similarities(split)
+        best: tuple[float, int, float] = (-1.0, 0, 1.0)
+        grid_k = self.params.get("neighbours", (20, 50, 100, 200))
+        grid_decay = self.params.get("decays", (1.0, 0.8, 0.6, 0.4))
+        for k in grid_k:
+            self._keep_top(rows, cols, sims, k)
+            for decay in grid_decay:
+                self.decay = decay
+                ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)["val_ndcg@10"]
+                best = max(best, (ndcg, k, decay))
+                if progress:
+                    progress(stage="tune", message=f"itemknn k={k} decay={decay} val_ndcg@10={ndcg:.4f}")
+                if time.monotonic() > deadline:
+                    break
+        _, self.k, self.decay = best
+        self._keep_top(rows, cols, sims, self.k)
+        return {"neighbours": self.k, "decay": self.decay}
+
+    def _similarities(self, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cosine similarity of every co-occurring item pair: rows, cols (0-based) and values."""
+        data, n = split.data, split.data.n_items
+        keys_acc: list[np.ndarray] = []
+        chunk: list[np.ndarray] = []
+        chunk_size = 0
+        user_counts = np.zeros(n, dtype=np.float64)
+        for u in range(data.n_users):
+            items = np.unique(data.items[data.offsets[u] : split.train_end[u]].astype(np.int64) - 1)
+            user_counts[items] += 1
+            if len(items) < 2:
+                continue
+            a, b = np.meshgrid(items, items, indexing="ij")
+            off = a != b
+            chunk.append(a[off] * n + b[off])
+            chunk_size += int(off.sum())
+            if chunk_size > 5_000_000:
+                keys_acc.append(np.concatenate(chunk))
+                chunk, chunk_size = [], 0
+        if chunk:
+            keys_acc.append(np.concatenate(chunk))
+        if not keys_acc:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, np.empty(0, dtype=np.float32)
+        keys, counts = np.unique(np.concatenate(keys_acc), return_counts=True)
+        rows, cols = keys // n, keys % n
+        sims = counts / np.sqrt(user_counts[rows] * user_counts[cols])
+        return rows, cols, sims.astype(np.float32)
+
+    def _keep_top(self, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, k: int) -> None:
+        """Keep each item's k most similar neighbours, stored CSR-style."""
+        order = np.lexsort((-sims, rows))
+        r, c, s = rows[order], cols[order], sims[order]
+        counts = np.bincount(r, minlength=self.n_items)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.arange(len(r)) - starts[r]
+        keep = rank < k
+        self.nbr_cols, self.nbr_sims = c[keep], s[keep]
+        kept = np.bincount(r[keep], minlength=self.n_items)
+        self.nbr_ptr = np.concatenate([[0], np.cumsum(kept)])
+
+    def score(self, batch: Histories) -> np.ndarray:
+        b, n = len(batch.items), self.n_items
+        flat_idx, flat_w = [], []
+        for row, items in enumerate(batch.items):
+            if not len(items):
+                continue
+            items0 = items.astype(np.int64) - 1
+            weights = self.decay ** np.arange(len(items0) - 1, -1, -1, dtype=np.float64)
+            starts, ends = self.nbr_ptr[items0], self.nbr_ptr[items0 + 1]
+            lengths = ends - starts
+            if not lengths.sum():
+                continue
+            idx = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+            flat_idx.append(row * n + self.nbr_cols[idx])
+            flat_w.append(np.repeat(weights, lengths) * self.nbr_sims[idx])
+        scores = np.zeros(b * n, dtype=np.float64)
+        if flat_idx:
+            scores = np.bincount(np.concatenate(flat_idx), weights=np.concatenate(flat_w), minlength=b * n)
+        return (scores.reshape(b, n) + self._pop_tiebreak).astype(np.float32)
+
+
+class EaseModel(Recommender):
+    """EASE (Steck 2019): closed-form item-item regression; only for small catalogs (dense n × n)."""
+
+    name = "ease"
+    max_items = 5000
+
+    def fit(self, split: Split, *, deadline: float, progress: ProgressFn | None = None) -> dict[str, Any]:
+        from mlcore.evaluation import split_evaluate
+
+        if self.n_items > self.max_items:
+            raise ValueError(f"EASE needs a dense {self.n_items}² matrix; use it up to {self.max_items} items")
+        users, pos = _train_rows(split)
+        x = np.zeros((split.data.n_users, self.n_items), dtype=np.float64)
+        x[users, split.data.items[pos] - 1] = 1.0
+        gram = x.T @ x
+        best = (-1.0, 0.0)
+        for lam in self.params.get("lambdas", (50.0, 200.0, 500.0, 2000.0)):
+            self._solve(gram, lam)
+            ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)["val_ndcg@10"]
+            best = max(best, (ndcg, lam))
+        self.lam = best[1]
+        self._solve(gram, self.lam)
+        return {"lambda": self.lam}
+
+    def _solve(self, gram: np.ndarray, lam: float) -> None:
+        g = gram.copy()
+        g[np.diag_indices_from(g)] += lam
+        p = np.linalg.inv(g)
+        b = -p / np.diag(p)
+        b[np.diag_indices_from(b)] = 0.0
+        self.b = b.astype(np.float32)
+
+    def score(self, batch: Histories) -> np.ndarray:
+        x = np.zeros((len(batch.items), self.n_items), dtype=np.float32)
+        for row, items in enumerate(batch.items):
+            x[row, items - 1] = 1.0
+        return x @ self.b

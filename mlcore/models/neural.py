@@ -1,0 +1,447 @@
+"""Neural sequence models in TensorFlow/Keras 3: SASRec-style transformer and Caser CNN.
+
+Both map a user's recent sequence to a vector in the item-embedding space
+(score = user · item), and train with a many-negatives loss: full softmax for
+small catalogs, otherwise sampled softmax against negatives shared by the batch
+(uniform, so the logQ correction is a constant and drops out), with accidental
+hits masked. Every position of a training sequence is a target (transformer).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+from mlcore.data import Split  # noqa: E402
+from mlcore.models.base import Histories, ProgressFn, Recommender  # noqa: E402
+
+LN_EPS = 1e-6
+
+
+@dataclass
+class NeuralConfig:
+    """Hyper-parameters of the neural models (the pipeline fills them from TrainConfig)."""
+
+    dim: int = 64
+    max_len: int = 50
+    blocks: int = 2
+    heads: int = 1
+    dropout: float = 0.3
+    lr: float = 1e-3
+    batch_size: int = 256
+    epochs: int = 200
+    negatives: int = 1024
+    full_softmax_max_items: int = 4096
+    patience: int = 5
+    eval_every: int = 1
+    eval_users: int = 10_000
+    seed: int = 0
+    caser_window: int = 5
+    caser_h_filters: int = 16
+    caser_v_filters: int = 4
+    weight_decay: float = 0.0
+
+
+def strategy_choose() -> tf.distribute.Strategy:
+    """Mirrored across GPUs when there are several, else the default (one device)."""
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+# --------------------------------------------------------------------------- models
+class SASRecModel(keras.Model):
+    """Causal self-attention over left-padded sequences; positions are aligned to the sequence end."""
+
+    def __init__(self, n_items: int, n_types: int, cfg: NeuralConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        d = cfg.dim
+        init = keras.initializers.TruncatedNormal(stddev=0.02, seed=cfg.seed)
+        self.item_emb = layers.Embedding(n_items + 1, d, embeddings_initializer=init, name="item_emb")
+        self.pos_emb = layers.Embedding(cfg.max_len, d, embeddings_initializer=init, name="pos_emb")
+        self.type_emb = layers.Embedding(n_types + 1, d, embeddings_initializer="zeros", name="type_emb")
+        self.emb_scale = math.sqrt(d)
+        self.drop = layers.Dropout(cfg.dropout, seed=cfg.seed)
+        self.block_layers = []
+        for i in range(cfg.blocks):
+            blk = {
+                "ln1": layers.LayerNormalization(epsilon=LN_EPS, name=f"b{i}_ln1"),
+                "q": layers.Dense(d, name=f"b{i}_q"),
+                "k": layers.Dense(d, name=f"b{i}_k"),
+                "v": layers.Dense(d, name=f"b{i}_v"),
+                "o": layers.Dense(d, name=f"b{i}_o"),
+                "ln2": layers.LayerNormalization(epsilon=LN_EPS, name=f"b{i}_ln2"),
+                "f1": layers.Dense(d, activation="relu", name=f"b{i}_f1"),
+                "f2": layers.Dense(d, name=f"b{i}_f2"),
+                "drop_att": layers.Dropout(cfg.dropout, seed=cfg.seed + 1 + i),
+                "drop_ffn": layers.Dropout(cfg.dropout, seed=cfg.seed + 101 + i),
+            }
+            self.block_layers.append(blk)
+        self.lnf = layers.LayerNormalization(epsilon=LN_EPS, name="lnf")
+
+    def call(self, inputs: tuple[tf.Tensor, tf.Tensor], training: bool = False) -> tf.Tensor:
+        items, types = inputs
+        length = tf.shape(items)[1]
+        positions = tf.range(self.cfg.max_len - length, self.cfg.max_len)
+        x = self.item_emb(items) * self.emb_scale + self.pos_emb(positions)[None] + self.type_emb(types)
+        x = self.drop(x, training=training)
+        valid = items > 0
+        causal = tf.linalg.band_part(tf.ones((length, length), dtype=tf.bool), -1, 0)
+        # Each position may also attend to itself, so padding rows stay finite and never see the future.
+        allowed = tf.logical_or(tf.logical_and(causal[None], valid[:, None, :]), tf.eye(length, dtype=tf.bool)[None])
+        bias = tf.where(allowed, 0.0, -1e9)[:, None]  # (B, 1, Lq, Lk)
+        h_count, d = self.cfg.heads, self.cfg.dim
+        dh = d // h_count
+        b = tf.shape(items)[0]
+
+        def heads(t: tf.Tensor) -> tf.Tensor:
+            return tf.transpose(tf.reshape(t, (b, length, h_count, dh)), (0, 2, 1, 3))
+
+        for blk in self.block_layers:
+            h = blk["ln1"](x)
+            q, k, v = heads(blk["q"](h)), heads(blk["k"](h)), heads(blk["v"](h))
+            att = tf.nn.softmax(tf.matmul(q, k, transpose_b=True) / math.sqrt(dh) + bias, axis=-1)
+            out = tf.reshape(tf.transpose(tf.matmul(att, v), (0, 2, 1, 3)), (b, length, d))
+            x = x + blk["drop_att"](blk["o"](out), training=training)
+            h = blk["ln2"](x)
+            x = x + blk["drop_ffn"](blk["f2"](blk["f1"](h)), training=training)
+        return self.lnf(x)
+
+    def item_table(self) -> tf.Variable:
+        return self.item_emb.embeddings
+
+    # Export/import of the flat weight dict read by mlcore.inference.SequenceEncoder.
+    def _named_variables(self) -> dict[str, tf.Variable]:
+        named = {
+            "item_emb": self.item_emb.embeddings,
+            "pos_emb": self.pos_emb.embeddings,
+            "type_emb": self.type_emb.embeddings,
+            "lnf_gamma": self.lnf.gamma,
+            "lnf_beta": self.lnf.beta,
+        }
+        for i, blk in enumerate(self.block_layers):
+            p = f"block{i}_"
+            named |= {p + "ln1_gamma": blk["ln1"].gamma, p + "ln1_beta": blk["ln1"].beta}
+            named |= {p + "ln2_gamma": blk["ln2"].gamma, p + "ln2_beta": blk["ln2"].beta}
+            for short, key in (("q", "q"), ("k", "k"), ("v", "v"), ("o", "o"), ("1", "f1"), ("2", "f2")):
+                named[p + f"w{short}"] = blk[key].kernel
+                named[p + f"b{short}"] = blk[key].bias
+        return named
+
+    def export_weights(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v.numpy(), dtype=np.float32) for k, v in self._named_variables().items()}
+
+    def encoder_config(self, event_types: list[str], default_event_type: str | None) -> dict[str, Any]:
+        return {
+            "kind": "sasrec",
+            "dim": self.cfg.dim,
+            "heads": self.cfg.heads,
+            "blocks": self.cfg.blocks,
+            "max_len": self.cfg.max_len,
+            "emb_scale": self.emb_scale,
+            "ln_eps": LN_EPS,
+            "default_event_type": default_event_type,
+            "event_types": event_types,
+        }
+
+
+class CaserModel(keras.Model):
+    """Caser (Tang & Wang 2018): horizontal and vertical convolutions over the last L item embeddings."""
+
+    def __init__(self, n_items: int, n_types: int, cfg: NeuralConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        d, window = cfg.dim, cfg.caser_window
+        init = keras.initializers.TruncatedNormal(stddev=0.02, seed=cfg.seed)
+        self.item_emb = layers.Embedding(n_items + 1, d, embeddings_initializer=init, name="item_emb")
+        self.type_emb = layers.Embedding(n_types + 1, d, embeddings_initializer="zeros", name="type_emb")
+        self.h_convs = [
+            layers.Conv2D(cfg.caser_h_filters, (h, d), activation="relu", name=f"conv_h{h}")
+            for h in range(1, window + 1)
+        ]
+        self.v_conv = layers.Conv2D(cfg.caser_v_filters, (window, 1), name="conv_v")
+        self.drop = layers.Dropout(cfg.dropout, seed=cfg.seed)
+        self.fc = layers.Dense(d, activation="relu", name="fc")
+        self.out = layers.Dense(d, name="out")
+
+    def call(self, inputs: tuple[tf.Tensor, tf.Tensor], training: bool = False) -> tf.Tensor:
+        items, types = inputs
+        items, types = items[:, -self.cfg.caser_window :], types[:, -self.cfg.caser_window :]
+        x = self.item_emb(items) + self.type_emb(types)
+        x = x * tf.cast(items > 0, x.dtype)[..., None]
+        img = x[..., None]  # (B, L, d, 1)
+        pooled = [tf.reduce_max(conv(img)[:, :, 0, :], axis=1) for conv in self.h_convs]
+        vert = tf.reshape(self.v_conv(img), (tf.shape(items)[0], -1))
+        z = self.fc(self.drop(tf.concat(pooled + [vert], axis=1), training=training))
+        # Returned as a length-1 sequence so both models share the loss and scoring code.
+        return self.out(z)[:, None, :]
+
+    def item_table(self) -> tf.Variable:
+        return self.item_emb.embeddings
+
+
+# --------------------------------------------------------------------------- data
+def pad_left(seqs: list[np.ndarray], length: int) -> np.ndarray:
+    """Stack sequences right-aligned into (n, length), keeping each one's last `length` entries."""
+    out = np.zeros((len(seqs), length), dtype=np.int32)
+    for row, s in enumerate(seqs):
+        s = s[-length:]
+        if len(s):
+            out[row, length - len(s) :] = s
+    return out
+
+
+def _bucket(n: int, max_len: int) -> int:
+    for b in (8, 16, 32, 64, 128, 256):
+        if n <= b:
+            return min(b, max_len)
+    return max_len
+
+
+class NeuralRecommender(Recommender):
+    """Trains a SASRec or Caser Keras model with early stopping on validation NDCG@10."""
+
+    def __init__(
+        self,
+        n_items: int,
+        *,
+        kind: str = "transformer",
+        n_types: int = 1,
+        cfg: NeuralConfig | None = None,
+        warm_start: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        super().__init__(n_items)
+        self.name = kind
+        self.cfg = cfg or NeuralConfig()
+        self.n_types = n_types
+        keras.utils.set_random_seed(self.cfg.seed)
+        self.strategy = strategy_choose()
+        with self.strategy.scope():
+            model_cls = SASRecModel if kind == "transformer" else CaserModel
+            self.model = model_cls(n_items, n_types, self.cfg)
+            dummy = np.zeros((1, self.cfg.max_len), dtype=np.int32)
+            dummy[0, -1] = 1
+            self.model((dummy, dummy))
+            if warm_start:
+                self._load_named(warm_start)
+            self.optimizer = keras.optimizers.Adam(learning_rate=self.cfg.lr)
+        self.full_softmax = n_items <= self.cfg.full_softmax_max_items
+        self._train_step = tf.function(
+            self._step,
+            input_signature=[
+                tf.TensorSpec((None, None), tf.int32),
+                tf.TensorSpec((None, None), tf.int32),
+                tf.TensorSpec((None, None), tf.int32),
+                tf.TensorSpec((None, None), tf.float32),
+            ],
+        )
+        self._embed_fn = tf.function(
+            lambda items, types: self.model((items, types), training=False)[:, -1],
+            input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32)],
+        )
+        self.history: list[dict[str, float]] = []
+
+    def _load_named(self, weights: dict[str, np.ndarray]) -> None:
+        named = self.model._named_variables() if isinstance(self.model, SASRecModel) else {}
+        for key, var in named.items():
+            if key in weights and tuple(weights[key].shape) == tuple(var.shape):
+                var.assign(weights[key])
+
+    # -- training ----------------------------------------------------------
+    def _step(self, items: tf.Tensor, types: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            hidden = self.model((items, types), training=True)
+            mask = targets > 0
+            h = tf.boolean_mask(hidden, mask)
+            t = tf.boolean_mask(targets, mask)
+            w = tf.boolean_mask(weights, mask)
+            table = self.model.item_table()
+            if self.full_softmax:
+                logits = tf.matmul(h, table[1:], transpose_b=True)
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t - 1, logits=logits)
+            else:
+                negs = tf.random.uniform((self.cfg.negatives,), 1, self.n_items + 1, dtype=tf.int32)
+                pos_logit = tf.reduce_sum(h * tf.gather(table, t), axis=-1, keepdims=True)
+                neg_logits = tf.matmul(h, tf.gather(table, negs), transpose_b=True)
+                neg_logits = tf.where(negs[None, :] == t[:, None], -1e9, neg_logits)
+                logits = tf.concat([pos_logit, neg_logits], axis=1)
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.zeros_like(t), logits=logits)
+            loss = tf.reduce_sum(ce * w) / tf.maximum(tf.reduce_sum(w), 1e-6)
+        variables = self.model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    def _epoch_examples(self, split: Split, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]]:
+        """(input items, input types, targets, target weights) per user (transformer) or window (Caser)."""
+        data, cfg = split.data, self.cfg
+        out = []
+        for u in range(data.n_users):
+            s, e = int(data.offsets[u]), int(split.train_end[u])
+            if e - s < 2:
+                continue
+            if self.name == "transformer":
+                if e - s > cfg.max_len + 1 and rng.random() < 0.5:
+                    # Long histories: sometimes train on an earlier window, so old events are learned too.
+                    e = int(rng.integers(s + cfg.max_len + 1, e + 1))
+                s = max(s, e - cfg.max_len - 1)
+                out.append((data.items[s : e - 1], data.types[s : e - 1], data.items[s + 1 : e], data.weights[s + 1 : e]))
+            else:
+                for t in range(s + 1, e):
+                    w0 = max(s, t - cfg.caser_window)
+                    out.append((data.items[w0:t], data.types[w0:t], data.items[t : t + 1], data.weights[t : t + 1]))
+        return out
+
+    def _batches(self, examples: list[tuple[np.ndarray, ...]], rng: np.random.Generator):
+        """Batches of similar length (less padding), in random order."""
+        cfg = self.cfg
+        lengths = np.array([len(x[0]) for x in examples])
+        buckets = np.array([_bucket(n, cfg.max_len) for n in lengths])
+        order = np.lexsort((rng.random(len(examples)), buckets))
+        chunks = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+        rng.shuffle(chunks)
+        for chunk in chunks:
+            width = int(buckets[chunk].max()) if self.name == "transformer" else cfg.caser_window
+            tw = width if self.name == "transformer" else 1
+            yield (
+                pad_left([examples[i][0] for i in chunk], width),
+                pad_left([examples[i][1] for i in chunk], width),
+                pad_left([examples[i][2] for i in chunk], tw),
+                pad_left([examples[i][3].astype(np.float32) for i in chunk], tw).astype(np.float32),
+            )
+
+    def fit(self, split: Split, *, deadline: float, progress: ProgressFn | None = None) -> dict[str, Any]:
+        from mlcore.evaluation import split_evaluate
+
+        cfg = self.cfg
+        rng = np.random.default_rng(cfg.seed)
+        best_metric, best_weights, best_epoch, bad = -1.0, None, 0, 0
+        epoch_seconds: list[float] = []
+        started = time.monotonic()
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.monotonic()
+            examples = self._epoch_examples(split, rng)
+            if not examples:
+                break
+            spec = tuple(tf.TensorSpec((None, None), dt) for dt in (tf.int32, tf.int32, tf.int32, tf.float32))
+            ds = tf.data.Dataset.from_generator(
+                lambda ex=examples: self._batches(ex, rng), output_signature=spec
+            ).prefetch(2)
+            losses = []
+            for items, types, targets, weights in ds:
+                losses.append(float(self._train_step(items, types, targets, weights)))
+                if time.monotonic() > deadline:
+                    break
+            loss = float(np.mean(losses)) if losses else float("nan")
+            metric = None
+            if epoch % cfg.eval_every == 0 or time.monotonic() > deadline:
+                metric = split_evaluate(self, split, which="val", max_users=cfg.eval_users, sampled_negatives=0)[
+                    "val_ndcg@10"
+                ]
+                if metric > best_metric:
+                    best_metric, best_epoch, bad = metric, epoch, 0
+                    best_weights = [v.numpy() for v in self.model.weights]
+                else:
+                    bad += 1
+            epoch_seconds.append(time.monotonic() - t0)
+            self.history.append({"epoch": epoch, "loss": loss, "val_ndcg@10": metric or float("nan")})
+            remaining = deadline - time.monotonic()
+            if progress:
+                eta = min(remaining, float(np.mean(epoch_seconds)) * (cfg.epochs - epoch))
+                progress(
+                    stage="train",
+                    epoch=epoch,
+                    epochs=cfg.epochs,
+                    loss=loss,
+                    metric=metric,
+                    eta_seconds=max(eta, 0.0),
+                    message=f"{self.name} epoch {epoch} loss {loss:.4f} val_ndcg@10 {metric if metric is not None else float('nan'):.4f}",
+                )
+            if bad >= cfg.patience:
+                break
+            # Stop when another epoch would not fit in the wall-clock budget.
+            if remaining < float(np.mean(epoch_seconds[-3:])):
+                break
+        if best_weights is not None:
+            for var, value in zip(self.model.weights, best_weights, strict=True):
+                var.assign(value)
+        return {
+            "epochs_run": len(self.history),
+            "best_epoch": best_epoch,
+            "best_val_ndcg@10": best_metric,
+            "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else 0.0,
+            "fit_seconds": time.monotonic() - started,
+        }
+
+    # -- inference ---------------------------------------------------------
+    def embed_users(self, batch: Histories) -> np.ndarray:
+        width = self.cfg.max_len if self.name == "transformer" else self.cfg.caser_window
+        longest = max((len(s) for s in batch.items), default=1)
+        if self.name == "transformer":
+            width = _bucket(max(longest, 1), self.cfg.max_len)
+        items = pad_left(list(batch.items), width)
+        types = pad_left(list(batch.types), width)
+        out = []
+        for start in range(0, len(items), 1024):
+            out.append(self._embed_fn(items[start : start + 1024], types[start : start + 1024]).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.cfg.dim), dtype=np.float32)
+
+    def item_vectors(self) -> np.ndarray:
+        return np.asarray(self.model.item_table().numpy()[1:], dtype=np.float32)
+
+    def score(self, batch: Histories) -> np.ndarray:
+        return self.embed_users(batch) @ self.item_vectors().T
+
+    def export_weights(self) -> dict[str, np.ndarray] | None:
+        return self.model.export_weights() if isinstance(self.model, SASRecModel) else None
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.cfg)
+
+
+def warm_start_weights(
+    artifact_dir: str | Path, item_ids: list[str], event_types: list[str], *, dim: int, seed: int = 0
+) -> dict[str, np.ndarray] | None:
+    """Weights of an earlier artifact's encoder re-indexed to the new item and type vocabularies.
+
+    Items present in both keep their vectors; new items get fresh small random
+    rows; weights whose shapes changed are left to the new initialisation.
+    """
+    import json
+
+    path = Path(artifact_dir)
+    manifest = json.loads((path / "manifest.json").read_text())
+    if not manifest.get("encoder") or int(manifest["dim"]) != dim:
+        return None
+    old_items = json.loads((path / "item_ids.json").read_text())
+    old_types = list(manifest.get("event_types") or [])
+    with np.load(path / "encoder.npz") as npz:
+        weights = {k: npz[k] for k in npz.files}
+    rng = np.random.default_rng(seed)
+    old_item_row = {item: i + 1 for i, item in enumerate(old_items)}
+    item_emb = rng.normal(0, 0.02, size=(len(item_ids) + 1, dim)).astype(np.float32)
+    item_emb[0] = weights["item_emb"][0]
+    for i, item in enumerate(item_ids):
+        row = old_item_row.get(item)
+        if row is not None:
+            item_emb[i + 1] = weights["item_emb"][row]
+    weights["item_emb"] = item_emb
+    old_type_row = {t: i + 1 for i, t in enumerate(old_types)}
+    type_emb = np.zeros((len(event_types) + 1, dim), dtype=np.float32)
+    for i, t in enumerate(event_types):
+        row = old_type_row.get(t)
+        if row is not None:
+            type_emb[i + 1] = weights["type_emb"][row]
+    weights["type_emb"] = type_emb
+    return weights

@@ -1,0 +1,243 @@
+"""Writes of the catalog: end users and items (upserts, bulk upserts, erasure, bulk id resolution)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from platform_core.catalog.errors import CatalogError
+from platform_core.catalog.models import EndUser, Item
+from platform_core.catalog.signals import user_erased
+from platform_core.common.errors import ValidationFailed
+from platform_core.plugins.crypto import attributes_seal
+from platform_core.plugins.selectors import tenant_plugin_get
+from platform_core.tenancy.models import Tenant
+
+MAX_EXTERNAL_ID = 255
+Errors = dict[str, list[str]]
+
+
+def catalog_max_batch() -> int:
+    return getattr(settings, "CATALOG_MAX_BATCH", 10_000)
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    created: int
+    updated: int
+
+
+def _add(errors: Errors, path: str, rule: str) -> None:
+    errors.setdefault(path, []).append(rule)
+
+
+def external_id_check(value: Any, path: str, errors: Errors) -> str | None:
+    if not isinstance(value, str):
+        _add(errors, path, "must be a string" if value is not None else "is required")
+        return None
+    if not value or len(value) > MAX_EXTERNAL_ID:
+        _add(errors, path, f"must be 1 to {MAX_EXTERNAL_ID} characters")
+        return None
+    return value
+
+
+def _raise(errors: Errors, code: CatalogError) -> None:
+    if errors:
+        first_path, rules = next(iter(errors.items()))
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ValidationFailed(f"Invalid input: {first_path}: {rules[0]}{more}", code=code, fields=errors)
+
+
+# --------------------------------------------------------------------------- single upserts
+def _attributes_clean(
+    *, tenant: Tenant, kind: Literal["user", "item"], attributes: Any, path: str, errors: Errors
+) -> dict[str, Any] | None:
+    plugin = tenant_plugin_get(tenant=tenant)
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, Mapping):
+        _add(errors, path, "must be an object")
+        return None
+    validate = plugin.validate_user if kind == "user" else plugin.validate_item
+    found = validate(attributes, path=path)
+    for key, rules in found.items():
+        for rule in rules:
+            _add(errors, key, rule)
+    if found:
+        return None
+    return attributes_seal(plugin=plugin, kind=kind, attributes=attributes)
+
+
+def enduser_upsert(*, tenant: Tenant, external_id: str, attributes: Any) -> tuple[EndUser, bool]:
+    """Create or replace an end user's attributes. Returns ``(user, created)``."""
+    result = enduser_bulk_upsert(tenant=tenant, rows=[{"user_id": external_id, "attributes": attributes}], path="")
+    user = EndUser.objects.for_tenant(tenant).get(external_id=external_id)
+    return user, result.created == 1
+
+
+def item_upsert(
+    *, tenant: Tenant, external_id: str, attributes: Any, active: Any = True
+) -> tuple[Item, bool]:
+    """Create or replace an item. Returns ``(item, created)``."""
+    result = item_bulk_upsert(
+        tenant=tenant, rows=[{"item_id": external_id, "attributes": attributes, "active": active}], path=""
+    )
+    item = Item.objects.for_tenant(tenant).get(external_id=external_id)
+    return item, result.created == 1
+
+
+# --------------------------------------------------------------------------- bulk upserts
+def _rows_check(rows: Any, key: str, path: str, errors: Errors) -> list[Any] | None:
+    if not isinstance(rows, list):
+        _add(errors, path or key, "must be a list")
+        return None
+    if not rows:
+        _add(errors, path or key, "must hold at least one entry")
+        return None
+    if len(rows) > catalog_max_batch():
+        _add(errors, path or key, f"must hold at most {catalog_max_batch()} entries (got {len(rows)})")
+        return None
+    return rows
+
+
+def _bulk_upsert(
+    *,
+    tenant: Tenant,
+    kind: Literal["user", "item"],
+    rows: Any,
+    path: str,
+) -> UpsertResult:
+    model: type[EndUser] | type[Item] = EndUser if kind == "user" else Item
+    id_key = f"{kind}_id"
+    allowed = {id_key, "attributes"} | ({"active"} if kind == "item" else set())
+    errors: Errors = {}
+    checked = _rows_check(rows, f"{kind}s", path, errors)
+    clean: dict[str, dict[str, Any]] = {}
+    for i, row in enumerate(checked or []):
+        row_path = f"{path}[{i}]" if path else ""
+        prefix = f"{row_path}." if row_path else ""
+        if not isinstance(row, dict):
+            _add(errors, row_path or kind, "must be an object")
+            continue
+        for extra in row.keys() - allowed:
+            _add(errors, f"{prefix}{extra}", "is not a known field")
+        ext = external_id_check(row.get(id_key), f"{prefix}{id_key}", errors)
+        attrs = _attributes_clean(
+            tenant=tenant, kind=kind, attributes=row.get("attributes"), path=f"{prefix}attributes", errors=errors
+        )
+        values: dict[str, Any] = {"attributes": attrs}
+        if kind == "item":
+            active = row.get("active", True)
+            if not isinstance(active, bool):
+                _add(errors, f"{prefix}active", "must be true or false")
+            values["active"] = active
+        if ext is not None and ext in clean:
+            _add(errors, f"{prefix}{id_key}", "appears twice in this batch")
+        if ext is not None:
+            clean[ext] = values
+    _raise(errors, CatalogError.INVALID_USER if kind == "user" else CatalogError.INVALID_ITEM)
+    now = timezone.now()
+    update_fields = ["attributes", "updated_at"] + (["active"] if kind == "item" else [])
+    with transaction.atomic():
+        existing = {
+            obj.external_id: obj
+            for obj in model.objects.for_tenant(tenant).filter(external_id__in=list(clean)).select_for_update()
+        }
+        new = [model(tenant=tenant, external_id=ext, **vals) for ext, vals in clean.items() if ext not in existing]
+        model.unscoped.bulk_create(new, batch_size=1000)  # unscoped: rows carry their tenant
+        changed = []
+        for ext, obj in existing.items():
+            for field, value in clean[ext].items():
+                setattr(obj, field, value)
+            obj.updated_at = now
+            changed.append(obj)
+        if changed:
+            model.unscoped.bulk_update(changed, update_fields, batch_size=1000)
+    return UpsertResult(created=len(new), updated=len(changed))
+
+
+def enduser_bulk_upsert(*, tenant: Tenant, rows: Any, path: str = "users") -> UpsertResult:
+    """Create or replace many end users: ``[{"user_id", "attributes"}]``; all or nothing."""
+    return _bulk_upsert(tenant=tenant, kind="user", rows=rows, path=path)
+
+
+def item_bulk_upsert(*, tenant: Tenant, rows: Any, path: str = "items") -> UpsertResult:
+    """Create or replace many items: ``[{"item_id", "attributes", "active"}]``; all or nothing."""
+    return _bulk_upsert(tenant=tenant, kind="item", rows=rows, path=path)
+
+
+# --------------------------------------------------------------------------- deletion
+@transaction.atomic
+def enduser_erase(*, tenant: Tenant, external_id: str) -> dict[str, int]:
+    """Erase an end user and everything derived from them (CASCADE), then send ``user_erased``.
+
+    Returns:
+        Rows removed per model, e.g. ``{"catalog.EndUser": 1, "events.Event": 12}``.
+    """
+    from platform_core.catalog.selectors import enduser_get_for_tenant
+
+    user = enduser_get_for_tenant(tenant=tenant, external_id=external_id)
+    _, per_model = user.delete()
+    deleted = {label: n for label, n in per_model.items() if n}
+    transaction.on_commit(
+        lambda: user_erased.send(sender=EndUser, tenant=tenant, external_id=external_id, deleted=deleted)
+    )
+    return deleted
+
+
+@transaction.atomic
+def item_delete(*, tenant: Tenant, external_id: str) -> dict[str, int]:
+    """Delete an item and its events. Returns rows removed per model."""
+    from platform_core.catalog.selectors import item_get_for_tenant
+
+    item = item_get_for_tenant(tenant=tenant, external_id=external_id)
+    _, per_model = item.delete()
+    return {label: n for label, n in per_model.items() if n}
+
+
+# --------------------------------------------------------------------------- bulk id resolution
+def _ids_resolve(
+    *, model: type[models.Model], tenant: Tenant, external_ids: Iterable[str], create: bool
+) -> dict[str, int]:
+    wanted = list(dict.fromkeys(external_ids))
+    found: dict[str, int] = {}
+    # SQLite caps bound parameters per statement; PostgreSQL does not mind.
+    step = 5000
+    for start in range(0, len(wanted), step):
+        part = wanted[start : start + step]
+        found.update(
+            model.objects.for_tenant(tenant)  # type: ignore[attr-defined]
+            .filter(external_id__in=part)
+            .values_list("external_id", "id")
+        )
+    missing = [ext for ext in wanted if ext not in found]
+    if create and missing:
+        # ignore_conflicts: a concurrent request may create the same ids; re-select either way.
+        model.unscoped.bulk_create(  # type: ignore[attr-defined]
+            [model(tenant=tenant, external_id=ext) for ext in missing],
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+        for start in range(0, len(missing), step):
+            part = missing[start : start + step]
+            found.update(
+                model.objects.for_tenant(tenant)  # type: ignore[attr-defined]
+                .filter(external_id__in=part)
+                .values_list("external_id", "id")
+            )
+    return found
+
+
+def enduser_ids_resolve(*, tenant: Tenant, external_ids: Sequence[str], create: bool) -> dict[str, int]:
+    """External id → primary key for many users at once; creates the missing ones if ``create``."""
+    return _ids_resolve(model=EndUser, tenant=tenant, external_ids=external_ids, create=create)
+
+
+def item_ids_resolve(*, tenant: Tenant, external_ids: Sequence[str], create: bool) -> dict[str, int]:
+    """External id → primary key for many items at once; creates the missing ones if ``create``."""
+    return _ids_resolve(model=Item, tenant=tenant, external_ids=external_ids, create=create)

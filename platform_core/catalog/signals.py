@@ -1,0 +1,7 @@
+"""Signals of the catalog app."""
+
+from django.dispatch import Signal
+
+# Sent after an end user was erased, for caches outside the database.
+# kwargs: tenant, external_id, deleted ({"app.Model": count}).
+user_erased = Signal()

@@ -1,0 +1,39 @@
+"""Console page for events: read-only, filter by type, date hierarchy, search by external id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from platform_core.console.scoping import TenantScopedAdmin
+from platform_core.events.models import Event
+
+
+@admin.register(Event)
+class EventAdmin(TenantScopedAdmin):
+    list_display = ("event_id", "tenant", "user_external_id", "item_external_id", "type", "timestamp", "value")
+    list_filter = ("type", "tenant")
+    date_hierarchy = "timestamp"
+    search_fields = ("event_id", "user__external_id", "item__external_id")
+    list_select_related = ("tenant", "user", "item")
+    show_full_result_count = False  # COUNT(*) over millions of events on every page is too slow
+    ordering = ("-timestamp",)
+
+    @admin.display(description="user", ordering="user__external_id")
+    def user_external_id(self, obj: Event) -> str:
+        return obj.user.external_id
+
+    @admin.display(description="item", ordering="item__external_id")
+    def item_external_id(self, obj: Event) -> str:
+        return obj.item.external_id if obj.item_id else "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

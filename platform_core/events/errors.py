@@ -1,0 +1,12 @@
+"""Error codes of the events app."""
+
+from __future__ import annotations
+
+import enum
+
+
+class EventError(str, enum.Enum):
+    INVALID_BATCH = "invalid_events"
+    BATCH_TOO_LARGE = "batch_too_large"
+    UNKNOWN_ENTITY = "unknown_entity"
+    IMPORT_FILE = "import_file_error"

@@ -1,0 +1,175 @@
+"""Plain-Python validation of event payloads, one pass, no serializer per event.
+
+A DRF serializer per event costs ~100 µs; this costs a few µs, which is what
+lets one web process take tens of thousands of events a second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from domains.base import DomainPlugin
+
+EVENT_FIELDS = frozenset({"event_id", "user_id", "item_id", "type", "timestamp", "value", "context"})
+MAX_EVENT_ID = 128
+MAX_EXTERNAL_ID = 255
+MAX_TYPE = 64
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+Errors = dict[str, list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class CleanEvent:
+    """One valid event, ready to write (context already JSON-encoded)."""
+
+    event_id: str
+    user_id: str
+    item_id: str | None
+    type: str
+    timestamp: dt.datetime
+    value: float | None
+    context_json: str
+
+
+def _add(errors: Errors, path: str, rule: str) -> None:
+    errors.setdefault(path, []).append(rule)
+
+
+def _string(value: Any, path: str, max_len: int, errors: Errors, *, required: bool) -> str | None:
+    if value is None:
+        if required:
+            _add(errors, path, "is required")
+        return None
+    if not isinstance(value, str):
+        _add(errors, path, "must be a string")
+        return None
+    if not value:
+        if required:
+            _add(errors, path, "must not be empty")
+        return None
+    if len(value) > max_len:
+        _add(errors, path, f"must be at most {max_len} characters")
+        return None
+    return value
+
+
+def timestamp_parse(value: Any, path: str, errors: Errors, *, now: dt.datetime) -> dt.datetime | None:
+    """An ISO 8601 timestamp with a time zone inside the accepted window."""
+    if value is None:
+        _add(errors, path, "is required")
+        return None
+    if not isinstance(value, str):
+        _add(errors, path, "must be an ISO 8601 string")
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        _add(errors, path, "must be an ISO 8601 datetime, e.g. 2026-01-31T12:00:00Z")
+        return None
+    if parsed.tzinfo is None:
+        _add(errors, path, "must include a time zone (Z or ±HH:MM)")
+        return None
+    if parsed < EPOCH:
+        _add(errors, path, "must not be before 1970-01-01T00:00:00Z")
+        return None
+    limit = settings.EVENTS_MAX_FUTURE_SECONDS
+    if parsed > now + dt.timedelta(seconds=limit):
+        _add(errors, path, f"must not be more than {limit} seconds in the future")
+        return None
+    return parsed
+
+
+def event_clean(
+    raw: Any, path: str, errors: Errors, *, plugin: DomainPlugin, now: dt.datetime
+) -> CleanEvent | None:
+    """Validate one event object; add every broken rule to ``errors`` under ``path``.
+
+    Shape first (types, required, unknown fields, window, sizes), then the
+    domain's own rules (``plugin.validate_event``) for rows whose shape allows it.
+    """
+    if not isinstance(raw, dict):
+        _add(errors, path or "event", "must be an object")
+        return None
+    before = len(errors)
+    prefix = f"{path}." if path else ""
+    for key in raw.keys() - EVENT_FIELDS:
+        _add(errors, f"{prefix}{key}", "is not a known field")
+    event_id = _string(raw.get("event_id"), f"{prefix}event_id", MAX_EVENT_ID, errors, required=True)
+    user_id = _string(raw.get("user_id"), f"{prefix}user_id", MAX_EXTERNAL_ID, errors, required=True)
+    item_id = _string(raw.get("item_id"), f"{prefix}item_id", MAX_EXTERNAL_ID, errors, required=False)
+    type_ = _string(raw.get("type"), f"{prefix}type", MAX_TYPE, errors, required=True)
+    timestamp = timestamp_parse(raw.get("timestamp"), f"{prefix}timestamp", errors, now=now)
+    value = raw.get("value")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    ):
+        _add(errors, f"{prefix}value", "must be a finite number or null")
+    context = raw.get("context")
+    context_json = "{}"
+    if context is None:
+        context = {}
+    elif not isinstance(context, dict):
+        _add(errors, f"{prefix}context", "must be an object")
+        context = None
+    else:
+        context_json = json.dumps(context, separators=(",", ":"), ensure_ascii=False)
+        limit = settings.EVENTS_MAX_CONTEXT_BYTES
+        if len(context_json) > limit // 4 and len(context_json.encode()) > limit:
+            _add(errors, f"{prefix}context", f"must be at most {limit} bytes as JSON")
+    if type_ is not None and context is not None:
+        domain = plugin.validate_event(
+            {"type": type_, "item_id": item_id, "context": context}, path=path
+        )
+        for field_path, rules in domain.items():
+            for rule in rules:
+                if rule not in errors.get(field_path, ()):
+                    _add(errors, field_path, rule)
+    if len(errors) != before:
+        return None
+    return CleanEvent(
+        event_id=event_id,  # type: ignore[arg-type]
+        user_id=user_id,  # type: ignore[arg-type]
+        item_id=item_id,
+        type=type_,  # type: ignore[arg-type]
+        timestamp=timestamp,  # type: ignore[arg-type]
+        value=None if value is None else float(value),
+        context_json=context_json,
+    )
+
+
+def batch_clean(payload: Any, *, plugin: DomainPlugin, now: dt.datetime) -> tuple[list[CleanEvent], Errors]:
+    """One event object or ``{"events": [...]}`` → clean events and every error found."""
+    errors: Errors = {}
+    if isinstance(payload, dict) and "events" in payload:
+        for key in payload.keys() - {"events"}:
+            _add(errors, key, "is not a known field (a batch holds only 'events')")
+        rows = payload["events"]
+        if not isinstance(rows, list):
+            _add(errors, "events", "must be a list of event objects")
+            return [], errors
+        if not rows:
+            _add(errors, "events", "must hold at least one event")
+            return [], errors
+        limit = settings.EVENTS_MAX_BATCH
+        if len(rows) > limit:
+            _add(errors, "events", f"must hold at most {limit} events (got {len(rows)})")
+            return [], errors
+        paths = [f"events[{i}]" for i in range(len(rows))]
+    elif isinstance(payload, dict):
+        rows, paths = [payload], [""]
+    else:
+        _add(errors, "non_field_errors", "must be an event object or {\"events\": [...]}")
+        return [], errors
+    clean: list[CleanEvent] = []
+    for raw, path in zip(rows, paths, strict=True):
+        event = event_clean(raw, path, errors, plugin=plugin, now=now)
+        if event is not None:
+            clean.append(event)
+    return clean, errors

@@ -1,0 +1,41 @@
+"""Read-only view of the personas in the console."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from platform_core.profiles.models import UserProfile
+from platform_core.tenancy.selectors import tenant_list_for_staff
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "tenant", "segment", "n_events", "top_interests", "has_embedding", "computed_at")
+    list_filter = ("segment", "tenant")
+    search_fields = ("user__external_id",)
+    list_select_related = ("user", "tenant")
+    exclude = ("embedding",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in UserProfile._meta.fields if f.name != "embedding"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[UserProfile]:
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(tenant__in=tenant_list_for_staff(user=request.user))
+
+    @admin.display(description="interests")
+    def top_interests(self, profile: UserProfile) -> str:
+        return ", ".join(f"{i['key']} ({i['weight']:.2f})" for i in (profile.interests or [])[:3])
+
+    @admin.display(boolean=True, description="embedding")
+    def has_embedding(self, profile: UserProfile) -> bool:
+        return profile.embedding is not None

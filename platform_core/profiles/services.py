@@ -1,0 +1,419 @@
+"""Writes of the profiles app: build personas in bulk, refresh one user, store embeddings.
+
+A profile is derived data: it is recomputed from the user's events, never
+edited. ``profile_build_bulk`` streams the tenant's events ordered by user and
+writes in batches with one upsert statement per batch (embeddings are left
+alone: training writes them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from domains.base import DomainPlugin, EventRecord, UserRecord
+from platform_core.catalog.models import EndUser, Item
+from platform_core.common.errors import NotFound
+from platform_core.events.models import Event
+from platform_core.plugins.crypto import attributes_unseal
+from platform_core.plugins.selectors import tenant_config_get, tenant_plugin_get
+from platform_core.profiles.models import UserProfile
+from platform_core.tenancy.models import Tenant
+
+log = logging.getLogger(__name__)
+
+SESSION_GAP = dt.timedelta(minutes=30)
+RECENT_ITEMS = 20
+RECENT_SESSIONS = 5
+TOP_INTERESTS = 10
+BATCH_SIZE = 2000
+_PROFILE_FIELDS = ["tenant", "interests", "trajectory", "activity", "segment", "features", "n_events", "computed_at"]
+_UPDATE_FIELDS = [f for f in _PROFILE_FIELDS if f != "tenant"]
+
+
+@dataclass(frozen=True)
+class ProfileProgress:
+    """Progress of a bulk build, in the shape the job's progress reporter reads."""
+
+    stage: str
+    epoch: int  # users done
+    epochs: int  # users in total
+    eta_seconds: float | None = None
+    message: str = ""
+    loss: float | None = None
+    metric: float | None = None
+
+
+# --------------------------------------------------------------------------- the computation
+class _Context:
+    """What every user's computation shares: plugin, config, item keys, weights."""
+
+    def __init__(self, tenant: Tenant, now: dt.datetime) -> None:
+        self.tenant = tenant
+        self.now = now
+        self.plugin: DomainPlugin = tenant_plugin_get(tenant=tenant)
+        self.config = tenant_config_get(tenant=tenant)
+        self.weights = {k: max(0.0, float(v)) for k, v in self.plugin.event_weights().items()}
+        self.has_features = type(self.plugin).profile_features is not DomainPlugin.profile_features
+        self.item_ext: dict[int, str] = {}
+        self.item_keys: dict[int, tuple[str, ...]] = {}
+        self.item_attrs: dict[int, dict[str, Any]] = {}
+        self._load_items()
+
+    def _load_items(self) -> None:
+        """Interest keys per item from its categorical attributes.
+
+        Candidates are the non-sensitive string, choice and list fields; a field
+        counts as categorical when it has at least 2 distinct values and at most
+        half as many as there are items (so titles and ids, unique per item,
+        and constants, like a single currency, are left out).
+        """
+        candidates = [
+            f.name for f in self.plugin.item_schema if f.type in ("string", "choice", "list") and not f.sensitive
+        ]
+        rows = list(Item.objects.for_tenant(self.tenant).values_list("pk", "external_id", "attributes").iterator(chunk_size=5000))
+        values: dict[str, set] = {name: set() for name in candidates}
+        for _pk, _ext, attrs in rows:
+            for name in candidates:
+                value = (attrs or {}).get(name)
+                if isinstance(value, list):
+                    values[name].update(v for v in value if isinstance(v, (str, int, float)))
+                elif isinstance(value, (str, int, float)):
+                    values[name].add(value)
+        limit = max(len(rows) // 2, 2)
+        fields = [name for name in candidates if 2 <= len(values[name]) <= limit]
+        sealed = bool(self.plugin.sensitive_fields("item"))
+        for pk, ext, attrs in rows:
+            self.item_ext[pk] = ext
+            # The hook sees plaintext, like every hook; unsealing only when the domain seals anything.
+            self.item_attrs[pk] = (
+                attributes_unseal(plugin=self.plugin, kind="item", attributes=attrs or {}) if sealed else (attrs or {})
+            )
+            keys: list[str] = []
+            for name in fields:
+                value = (attrs or {}).get(name)
+                if isinstance(value, list):
+                    keys.extend(f"{name}:{v}" for v in value if isinstance(v, (str, int, float)))
+                elif isinstance(value, (str, int, float)):
+                    keys.append(f"{name}:{value}")
+            # A domain without categorical item fields: the items themselves are the interests.
+            self.item_keys[pk] = tuple(keys) if fields else (f"item:{ext}",)
+        self.interest_fields = fields
+
+    def user_record(self, external_id: str, attributes: dict[str, Any]) -> UserRecord:
+        plain = attributes_unseal(plugin=self.plugin, kind="user", attributes=attributes or {})
+        return UserRecord(user_id=external_id, attributes=plain)
+
+
+def _segment(n_events: int, recency_days: float | None, tenure_days: float, per_week: float) -> str:
+    """Rule-based segment; thresholds documented in docs/operations.md."""
+    if n_events == 0 or recency_days is None:
+        return "inactive"
+    if recency_days > 30:
+        return "dormant"
+    if tenure_days < 7:
+        return "new"
+    if per_week >= 20:
+        return "power"
+    return "active"
+
+
+def profile_compute(
+    *, ctx: _Context, external_id: str, attributes: dict[str, Any], events: Sequence[tuple]
+) -> dict[str, Any]:
+    """One user's profile fields from their events (oldest first).
+
+    ``events`` rows are ``(item_pk, type, timestamp, value, context)``.
+    """
+    n = len(events)
+    hours = [0] * 24
+    weekdays = [0] * 7
+    interest: dict[str, float] = defaultdict(float)
+    sessions: list[dict[str, Any]] = []
+    days: set[dt.date] = set()
+    cur: dict[str, Any] | None = None
+    prev_ts: dt.datetime | None = None
+    item_ext = ctx.item_ext
+    item_keys = ctx.item_keys
+    weights = ctx.weights
+    for item_pk, etype, ts, _value, _context in events:
+        hours[ts.hour] += 1
+        weekdays[ts.weekday()] += 1
+        days.add(ts.date())
+        w = weights.get(etype, 0.0)
+        if item_pk is not None and w > 0:
+            for key in item_keys.get(item_pk, ()):
+                interest[key] += w
+        if cur is None or prev_ts is None or ts - prev_ts > SESSION_GAP:
+            cur = {"start": ts, "end": ts, "n_events": 0, "items": []}
+            sessions.append(cur)
+        cur["end"] = ts
+        cur["n_events"] += 1
+        if item_pk is not None and len(cur["items"]) < 10:
+            cur["items"].append(item_ext.get(item_pk))
+        prev_ts = ts
+    total = sum(interest.values())
+    interests = [
+        {"key": k, "weight": round(v / total, 4)}
+        for k, v in sorted(interest.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_INTERESTS]
+    ] if total > 0 else []
+    first = events[0][2] if n else None
+    last = events[-1][2] if n else None
+    recency = (ctx.now - last).total_seconds() / 86400 if last else None
+    tenure = (ctx.now - first).total_seconds() / 86400 if first else 0.0
+    span_weeks = max((last - first).total_seconds() / (7 * 86400), 1.0) if n else 1.0
+    per_week = n / span_weeks
+    activity = {
+        "hours": hours,
+        "weekdays": weekdays,
+        "frequency": {
+            "events_per_active_day": round(n / len(days), 3) if days else 0.0,
+            "events_per_week": round(per_week, 3),
+            "active_days": len(days),
+        },
+        "recency_days": round(recency, 3) if recency is not None else None,
+        "first_seen": first.isoformat() if first else None,
+        "last_seen": last.isoformat() if last else None,
+    }
+    recent = [
+        {"item_id": item_ext.get(i), "type": t, "timestamp": ts.isoformat()}
+        for i, t, ts, _v, _c in events[-RECENT_ITEMS:][::-1]
+    ]
+    trajectory = {
+        "recent_items": recent,
+        "n_sessions": len(sessions),
+        "avg_session_events": round(n / len(sessions), 3) if sessions else 0.0,
+        "sessions": [
+            {
+                "start": s["start"].isoformat(),
+                "end": s["end"].isoformat(),
+                "n_events": s["n_events"],
+                "items": s["items"],
+            }
+            for s in sessions[-RECENT_SESSIONS:][::-1]
+        ],
+    }
+    features: dict[str, Any] = {}
+    if ctx.has_features:
+        records = [
+            EventRecord(
+                user_id=external_id,
+                item_id=item_ext.get(i) if i is not None else None,
+                type=t,
+                timestamp=ts,
+                value=v,
+                context=c or {},
+            )
+            for i, t, ts, v, c in events
+        ]
+        seen = {i for i, *_ in events if i is not None}
+        features = ctx.plugin.profile_features(
+            records,
+            ctx.user_record(external_id, attributes),
+            ctx.config,
+            item_attributes={item_ext[i]: ctx.item_attrs.get(i, {}) for i in seen if i in item_ext},
+        )
+    return {
+        "interests": interests,
+        "trajectory": trajectory,
+        "activity": activity,
+        "segment": _segment(n, recency, tenure, per_week),
+        "features": features,
+        "n_events": n,
+    }
+
+
+def _upsert(rows: list[UserProfile]) -> None:
+    if rows:
+        UserProfile.unscoped.bulk_create(
+            rows, update_conflicts=True, unique_fields=["user"], update_fields=_UPDATE_FIELDS, batch_size=500
+        )
+
+
+def _event_rows(tenant: Tenant, user_ids: Iterable[int] | None = None) -> Iterable[tuple]:
+    qs = Event.objects.for_tenant(tenant)
+    if user_ids is not None:
+        qs = qs.filter(user_id__in=list(user_ids))
+    return (
+        qs.order_by("user_id", "timestamp", "id")
+        .values_list("user_id", "item_id", "type", "timestamp", "value", "context")
+        .iterator(chunk_size=10_000)
+    )
+
+
+# --------------------------------------------------------------------------- services
+def profile_build_bulk(
+    *,
+    tenant: Tenant,
+    batch_size: int = BATCH_SIZE,
+    now: dt.datetime | None = None,
+    progress: Callable[[ProfileProgress], None] | None = None,
+) -> int:
+    """Compute and store the profile of every user of ``tenant`` (users without events too).
+
+    Returns:
+        The number of profiles written.
+    """
+    now = now or timezone.now()
+    ctx = _Context(tenant, now)
+    users = list(
+        EndUser.objects.for_tenant(tenant).order_by("pk").values_list("pk", "external_id", "attributes")
+    )
+    total = len(users)
+    started = time.monotonic()
+    batch: list[UserProfile] = []
+    done = 0
+    events = iter(_event_rows(tenant))
+    pending = next(events, None)
+
+    def flush() -> None:
+        nonlocal done
+        with transaction.atomic():
+            _upsert(batch)
+        done += len(batch)
+        batch.clear()
+        if progress is not None:
+            elapsed = time.monotonic() - started
+            eta = elapsed / done * (total - done) if done else None
+            progress(ProfileProgress("profiles", done, total, eta, f"{done}/{total} users"))
+
+    for pk, ext, attrs in users:
+        mine: list[tuple] = []
+        # Events come ordered by user pk, like the users: a merge, no per-user query.
+        while pending is not None and pending[0] <= pk:
+            if pending[0] == pk:
+                mine.append(pending[1:])
+            pending = next(events, None)
+        fields = profile_compute(ctx=ctx, external_id=ext, attributes=attrs, events=mine)
+        batch.append(UserProfile(tenant=tenant, user_id=pk, computed_at=now, **fields))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    if progress is not None and total == 0:
+        progress(ProfileProgress("profiles", 0, 0, 0.0, "no users"))
+    return done
+
+
+def profile_refresh_user(*, tenant: Tenant, external_id: str, now: dt.datetime | None = None) -> UserProfile:
+    """Recompute one user's profile from their events now (and their embedding under the active model).
+
+    Raises:
+        NotFound: no such user in ``tenant``.
+    """
+    user = EndUser.objects.for_tenant(tenant).filter(external_id=external_id).first()
+    if user is None:
+        raise NotFound(f"No user {external_id!r}.")
+    now = now or timezone.now()
+    ctx = _Context(tenant, now)
+    rows = [r[1:] for r in _event_rows(tenant, [user.pk])]
+    fields = profile_compute(ctx=ctx, external_id=external_id, attributes=user.attributes, events=rows)
+    _upsert([UserProfile(tenant=tenant, user_id=user.pk, computed_at=now, **fields)])
+    _embedding_refresh(tenant=tenant, user=user, rows=rows, ctx=ctx)
+    return UserProfile.objects.for_tenant(tenant).get(user=user)
+
+
+def _embedding_refresh(*, tenant: Tenant, user: EndUser, rows: Sequence[tuple], ctx: _Context) -> None:
+    """The user's vector from the active model's NumPy encoder (no TensorFlow), when there is one."""
+    from platform_core.jobs.selectors import model_version_active
+
+    version = model_version_active(tenant=tenant)
+    if version is None:
+        return
+    try:
+        from mlcore.artifacts import artifact_load
+
+        from platform_core.jobs.artifact_store import artifact_local_path
+
+        artifact = _artifact_cached(str(artifact_local_path(version=version)), artifact_load)
+        if artifact.encoder is None:
+            return
+        seq = [(ctx.item_ext.get(i), t) for i, t, _ts, _v, _c in rows if i is not None and ctx.weights.get(t, 0) > 0]
+        vector = artifact.encoder.embed([s[0] for s in seq], event_types=[s[1] for s in seq])
+    except Exception:  # noqa: BLE001 - the profile is still fresh; the vector waits for the next training
+        log.exception("embedding refresh of user %s failed", user.pk)
+        return
+    if vector is None:
+        return
+    UserProfile.objects.for_tenant(tenant).filter(user=user).update(
+        embedding=np.asarray(vector, dtype="<f4").tobytes(), model_version=version, embedded_at=timezone.now()
+    )
+
+
+_ARTIFACTS: dict[str, Any] = {}
+
+
+def _artifact_cached(path: str, loader: Callable[[str], Any]) -> Any:
+    if path not in _ARTIFACTS:
+        if len(_ARTIFACTS) > 16:
+            _ARTIFACTS.clear()
+        _ARTIFACTS[path] = loader(path)
+    return _ARTIFACTS[path]
+
+
+def profile_refresh_request(*, tenant: Tenant, external_ids: Iterable[str]) -> list[str]:
+    """Ask for a debounced refresh of these users' profiles after new events.
+
+    A user already waiting for a refresh is not queued again: the pending task
+    reads the events when it runs, so it sees the new ones. The debounce uses
+    the cache (``cache.add``), which is shared across processes when the cache
+    is Redis or the database.
+
+    Returns:
+        The external ids queued now.
+    """
+    delay = int(getattr(settings, "PROFILE_REFRESH_DEBOUNCE_SECONDS", 30))
+    queued = [
+        ext for ext in dict.fromkeys(external_ids) if cache.add(f"profile-refresh:{tenant.pk}:{ext}", 1, timeout=delay)
+    ]
+    if queued:
+        from platform_core.profiles.tasks import refresh_users
+
+        tenant_id = tenant.pk
+        transaction.on_commit(lambda: refresh_users.apply_async(args=[tenant_id, queued], countdown=delay))
+    return queued
+
+
+def profile_embeddings_store(
+    *, tenant: Tenant, version: Any, user_ids: Sequence[str], embeddings: np.ndarray
+) -> int:
+    """Store the users' vectors from a newly promoted version; clear vectors of an older version.
+
+    Returns:
+        The number of profiles given a vector.
+    """
+    if len(user_ids) != len(embeddings):
+        raise ValueError(f"{len(user_ids)} user ids but {len(embeddings)} embeddings")
+    by_ext = dict(EndUser.objects.for_tenant(tenant).values_list("external_id", "pk").iterator(chunk_size=10_000))
+    now = timezone.now()
+    vectors = np.asarray(embeddings, dtype="<f4")
+    rows = [
+        UserProfile(tenant=tenant, user_id=by_ext[ext], embedding=vectors[i].tobytes(), model_version=version, embedded_at=now)
+        for i, ext in enumerate(user_ids)
+        if ext in by_ext  # a user erased while training ran stays erased
+    ]
+    with transaction.atomic():
+        for start in range(0, len(rows), BATCH_SIZE):
+            UserProfile.unscoped.bulk_create(
+                rows[start : start + BATCH_SIZE],
+                update_conflicts=True,
+                unique_fields=["user"],
+                update_fields=["embedding", "model_version", "embedded_at"],
+                batch_size=500,
+            )
+        # Vectors from another version live in another space: drop them rather than mix.
+        UserProfile.objects.for_tenant(tenant).exclude(model_version=version).exclude(embedding=None).update(
+            embedding=None, model_version=None, embedded_at=None
+        )
+    return len(rows)

@@ -1,0 +1,28 @@
+"""Celery tasks of the profiles app."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from platform_core.common.errors import NotFound
+
+
+@shared_task(name="profiles.refresh_users", time_limit=300, soft_time_limit=270, acks_late=True)
+def refresh_users(tenant_id: int, external_ids: list[str]) -> int:
+    """Recompute the profiles of some users after new events (debounced by the caller)."""
+    from platform_core.common.scoping import tenant_scope
+    from platform_core.profiles.services import profile_refresh_user
+    from platform_core.tenancy.models import Tenant
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return 0
+    done = 0
+    with tenant_scope(tenant):
+        for ext in external_ids:
+            try:
+                profile_refresh_user(tenant=tenant, external_id=ext)
+                done += 1
+            except NotFound:
+                continue  # erased since the request
+    return done
