@@ -233,7 +233,9 @@ def validate_value(spec: Field, value: Any, path: str, errors: Errors) -> None:
         if spec.choices:
             bad = [v for v in value if v not in spec.choices]
             if bad:
-                _add(errors, path, f"entries {bad[:5]!r} are not among {list(spec.choices)!r}")
+                # A sensitive value is never echoed: error messages end up in logs.
+                shown = f"{len(bad)} entries" if spec.sensitive else f"entries {bad[:5]!r}"
+                _add(errors, path, f"{shown} are not among {list(spec.choices)!r}")
         return None
     elif t == "choice":
         if value not in spec.choices:

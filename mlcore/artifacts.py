@@ -103,7 +103,9 @@ def artifact_save(
     np.save(path / "item_vectors.npy", vectors)
     np.save(path / "item_popularity.npy", popularity)
     if encoder_weights is not None:
-        np.savez(path / "encoder.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in encoder_weights.items()})
+        np.savez(
+            path / "encoder.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in encoder_weights.items()}
+        )
     if index_kind == "auto":
         index_kind = "hnsw" if len(item_ids) >= HNSW_MIN_ITEMS else "brute"
     if index_kind == "hnsw":
@@ -117,7 +119,9 @@ def artifact_save(
         "n_items": len(item_ids),
         "dim": int(vectors.shape[1]),
         "index": index_kind,
-        "encoder": dict(encoder_config) if encoder_weights is not None and encoder_config is not None else None,
+        "encoder": dict(encoder_config)
+        if encoder_weights is not None and encoder_config is not None
+        else None,
     }
     tmp = path / (_MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, default=_json_default))
@@ -153,7 +157,9 @@ def artifact_load(path: str | Path) -> Artifact:
         raise ArtifactError(f"{path / _MANIFEST} must hold a JSON object")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
-        raise ArtifactError(f"artifact {path} has format_version {version!r}; this code reads {FORMAT_VERSION}")
+        raise ArtifactError(
+            f"artifact {path} has format_version {version!r}; this code reads {FORMAT_VERSION}"
+        )
     try:
         algorithm = str(manifest["algorithm"])
         n_items, dim = int(manifest["n_items"]), int(manifest["dim"])
@@ -173,7 +179,9 @@ def artifact_load(path: str | Path) -> Artifact:
     encoder = None
     if manifest.get("encoder") is not None:
         try:
-            encoder = SequenceEncoder.from_files(path / "encoder.npz", manifest["encoder"], item_ids, event_types)
+            encoder = SequenceEncoder.from_files(
+                path / "encoder.npz", manifest["encoder"], item_ids, event_types
+            )
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"artifact {path} has an unusable encoder: {exc}") from exc
     index: TopKIndex
@@ -183,7 +191,9 @@ def artifact_load(path: str | Path) -> Artifact:
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             raise ArtifactError(f"artifact {path} has an unusable HNSW index: {exc}") from exc
         if index.n_items != n_items:
-            raise ArtifactError(f"artifact {path}: HNSW index holds {index.n_items} items, expected {n_items}")
+            raise ArtifactError(
+                f"artifact {path}: HNSW index holds {index.n_items} items, expected {n_items}"
+            )
     else:
         index = BruteForceIndex(vectors)
     return Artifact(

@@ -131,8 +131,12 @@ def table_format(result: dict[str, Any]) -> str:
 
 def parser_build() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mlcore.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--interactions", required=True, type=Path, help="CSV(.gz): user_id,item_id,timestamp[,event_type]")
-    p.add_argument("--model", default="popularity,itemknn,transformer", help="comma-separated: " + ",".join(KNOWN_MODELS))
+    p.add_argument(
+        "--interactions", required=True, type=Path, help="CSV(.gz): user_id,item_id,timestamp[,event_type]"
+    )
+    p.add_argument(
+        "--model", default="popularity,itemknn,transformer", help="comma-separated: " + ",".join(KNOWN_MODELS)
+    )
     p.add_argument("--max-minutes", type=float, default=10.0, help="wall-clock budget for the whole run")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--epochs", type=int, default=200)
@@ -141,7 +145,7 @@ def parser_build() -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=float, default=None, help="default: 0.5 for sparse data, else 0.2")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--negatives", type=int, default=1024)
+    p.add_argument("--negatives", type=int, default=512)
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--heads", type=int, default=1)
     p.add_argument("--patience", type=int, default=5)

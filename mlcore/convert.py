@@ -22,7 +22,9 @@ FORMATS = ("movielens", "sequences", "sasrec", "taobao")
 
 def read_movielens(path: str | Path) -> pd.DataFrame:
     """MovieLens u.data: tab-separated user, item, rating, unix time."""
-    df = pd.read_csv(path, sep="\t", header=None, names=["user_id", "item_id", "rating", "timestamp"], dtype=str)
+    df = pd.read_csv(
+        path, sep="\t", header=None, names=["user_id", "item_id", "rating", "timestamp"], dtype=str
+    )
     df["timestamp"] = df["timestamp"].astype(np.int64)
     return df[["user_id", "item_id", "timestamp"]]
 
@@ -38,7 +40,9 @@ def read_sequences(path: str | Path) -> pd.DataFrame:
             users.extend([parts[0]] * (len(parts) - 1))
             items.extend(parts[1:])
             positions.extend(range(len(parts) - 1))
-    return pd.DataFrame({"user_id": users, "item_id": items, "timestamp": np.asarray(positions, dtype=np.int64)})
+    return pd.DataFrame(
+        {"user_id": users, "item_id": items, "timestamp": np.asarray(positions, dtype=np.int64)}
+    )
 
 
 def read_sasrec(path: str | Path) -> pd.DataFrame:
@@ -57,7 +61,12 @@ def read_taobao(path: str | Path) -> pd.DataFrame:
     return df[["user_id", "item_id", "timestamp", "event_type"]]
 
 
-READERS = {"movielens": read_movielens, "sequences": read_sequences, "sasrec": read_sasrec, "taobao": read_taobao}
+READERS = {
+    "movielens": read_movielens,
+    "sequences": read_sequences,
+    "sasrec": read_sasrec,
+    "taobao": read_taobao,
+}
 
 
 def interactions_read(path: str | Path) -> pd.DataFrame:
@@ -77,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     df = READERS[args.format](args.input)
     df.to_csv(args.output, index=False)
-    print(f"wrote {len(df)} events of {df['user_id'].nunique()} users, {df['item_id'].nunique()} items to {args.output}")
+    print(
+        f"wrote {len(df)} events of {df['user_id'].nunique()} users, {df['item_id'].nunique()} items to {args.output}"
+    )
     return 0
 
 

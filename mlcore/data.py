@@ -66,7 +66,7 @@ def events_clean(
             "user_id": events["user_id"],
             "item_id": events["item_id"],
             "timestamp": timestamps_to_seconds(events["timestamp"]),
-            "event_type": events["event_type"] if "event_type" in events else DEFAULT_EVENT_TYPE,
+            "event_type": events.get("event_type", DEFAULT_EVENT_TYPE),
             "weight": pd.to_numeric(events["weight"], errors="coerce") if "weight" in events else 1.0,
         }
     )
@@ -97,7 +97,9 @@ def events_clean(
     if robot_events_per_minute > 0:
         stats = df.groupby("user_id")["timestamp"].agg(["count", "min", "max"])
         minutes = ((stats["max"] - stats["min"]) / 60.0).clip(lower=1.0)
-        robots = stats.index[(stats["count"] >= robot_min_events) & (stats["count"] / minutes > robot_events_per_minute)]
+        robots = stats.index[
+            (stats["count"] >= robot_min_events) & (stats["count"] / minutes > robot_events_per_minute)
+        ]
         report.robot_users = len(robots)
         before = len(df)
         df = df[~df["user_id"].isin(robots)]
@@ -122,7 +124,9 @@ def kcore_filter(df: pd.DataFrame, k: int) -> pd.DataFrame:
         df = df[keep]
 
 
-def numeric_normalize(df: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
+def numeric_normalize(
+    df: pd.DataFrame, columns: list[str]
+) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
     """Z-score numeric attribute columns (missing → 0 after scaling); returns (frame, {col: (mean, std)})."""
     out = df.copy()
     stats: dict[str, tuple[float, float]] = {}

@@ -59,11 +59,17 @@ class SequenceEncoder:
         self.default_type = self.type_index.get(default, 0) if default is not None else 0
         expected = len(item_ids) + 1
         if self.w["item_emb"].shape != (expected, self.dim):
-            raise ValueError(f"item_emb has shape {self.w['item_emb'].shape}, expected ({expected}, {self.dim})")
+            raise ValueError(
+                f"item_emb has shape {self.w['item_emb'].shape}, expected ({expected}, {self.dim})"
+            )
 
     @classmethod
     def from_files(
-        cls, npz_path: str | Path, config: Mapping[str, Any], item_ids: Sequence[str], event_types: Sequence[str]
+        cls,
+        npz_path: str | Path,
+        config: Mapping[str, Any],
+        item_ids: Sequence[str],
+        event_types: Sequence[str],
     ) -> SequenceEncoder:
         """Load the weights from an ``encoder.npz``."""
         with np.load(npz_path) as data:
@@ -94,7 +100,11 @@ class SequenceEncoder:
         """Hidden states (B, L, d) for left-padded model rows (0 = padding), as Keras computes them."""
         w = self.w
         b, length = items.shape
-        x = w["item_emb"][items] * self.scale + w["pos_emb"][self.max_len - length :][None] + w["type_emb"][types]
+        x = (
+            w["item_emb"][items] * self.scale
+            + w["pos_emb"][self.max_len - length :][None]
+            + w["type_emb"][types]
+        )
         valid = items > 0
         causal = np.tril(np.ones((length, length), dtype=bool))
         allowed = (causal[None] & valid[:, None, :]) | np.eye(length, dtype=bool)[None]  # (B, Lq, Lk)
@@ -132,7 +142,8 @@ class SequenceEncoder:
         out = np.zeros((n, self.dim), dtype=np.float32)
         found = np.zeros(n, dtype=bool)
         encoded = [
-            self._encode(seq, event_types[i] if event_types is not None else None) for i, seq in enumerate(sequences)
+            self._encode(seq, event_types[i] if event_types is not None else None)
+            for i, seq in enumerate(sequences)
         ]
         # Group by length so a batch has no padding and equals the one-by-one result exactly.
         order = sorted((i for i in range(n) if len(encoded[i][0])), key=lambda i: len(encoded[i][0]))

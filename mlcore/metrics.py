@@ -41,7 +41,11 @@ def mrr(ranks: np.ndarray) -> np.ndarray:
 
 def recall_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> float:
     """Mean over users of |top-k ∩ relevant| / |relevant| (users with no relevant item skipped)."""
-    values = [len(set(list(rec)[:k]) & rel) / len(rel) for rec, rel in zip(recommended, relevant, strict=True) if rel]
+    values = [
+        len(set(list(rec)[:k]) & rel) / len(rel)
+        for rec, rel in zip(recommended, relevant, strict=True)
+        if rel
+    ]
     return float(np.mean(values)) if values else 0.0
 
 
@@ -128,7 +132,9 @@ def evaluate_full(
     return out
 
 
-def _sampled_ranks(scores: np.ndarray, targets: np.ndarray, n_neg: int, rng: np.random.Generator) -> np.ndarray:
+def _sampled_ranks(
+    scores: np.ndarray, targets: np.ndarray, n_neg: int, rng: np.random.Generator
+) -> np.ndarray:
     """Rank of the target among `n_neg` uniformly drawn non-history items (drawn with replacement)."""
     rows = np.arange(len(targets))[:, None]
     negs = rng.integers(0, scores.shape[1], size=(len(targets), n_neg))

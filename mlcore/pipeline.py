@@ -52,10 +52,10 @@ class TrainConfig:
     dropout: float | None = None
     lr: float = 1e-3
     batch_size: int = 256
-    negatives: int = 1024
+    negatives: int = 512
     full_softmax_max_items: int = 4096
     patience: int = 5
-    eval_users: int = 10_000
+    eval_users: int = 5_000
     seed: int = 0
     min_events: int = 3
     repeat_window_seconds: float = 2.0
@@ -179,14 +179,19 @@ def models_train(
     metrics: dict[str, dict[str, float]] = {}
     for i, name in enumerate(order):
         if name == "ease" and data.n_items > 5000:
-            emit(stage="skip", message=f"ease skipped: {data.n_items} items is too many for a dense item-item matrix")
+            emit(
+                stage="skip",
+                message=f"ease skipped: {data.n_items} items is too many for a dense item-item matrix",
+            )
             continue
         emit(stage="train", message=f"training {name}")
         warm = None
         if warm_start is not None and name == "transformer":
             from mlcore.models.neural import warm_start_weights
 
-            warm = warm_start_weights(warm_start, data.item_ids, data.event_types, dim=config.dim, seed=config.seed)
+            warm = warm_start_weights(
+                warm_start, data.item_ids, data.event_types, dim=config.dim, seed=config.seed
+            )
         t0 = time.monotonic()
         model = model_build(name, data, split, config, warm_weights=warm)
         # Neural models left to train share the remaining time, keeping a reserve for evaluation.
@@ -265,7 +270,9 @@ def train_pipeline(
     encoder_weights = getattr(primary, "export_weights", lambda: None)()
     encoder_config = None
     if encoder_weights is not None:
-        default_type = data.event_types[int(np.bincount(data.types).argmax()) - 1] if data.event_types else None
+        default_type = (
+            data.event_types[int(np.bincount(data.types).argmax()) - 1] if data.event_types else None
+        )
         encoder_config = primary.model.encoder_config(data.event_types, default_type)
     run_config = asdict(config) | {"neural": getattr(primary, "config_dict", dict)()}
     artifact_dir = artifact_save(

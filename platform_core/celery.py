@@ -13,14 +13,17 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_core.settings")
+
+QUEUES: tuple[str, ...] = ("default", "ml", "profiles")
 
 app = Celery("platform_core")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
-app.conf.task_queues = (Queue("default"), Queue("ml"), Queue("profiles"))
+# Each queue has its own direct exchange and routing key, so a message reaches exactly one queue.
+app.conf.task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES)
 app.conf.task_default_queue = "default"
 app.conf.task_routes = {
     "jobs.train_model": {"queue": "ml"},

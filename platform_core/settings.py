@@ -96,7 +96,14 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the worker read while the other writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # BEGIN IMMEDIATE: a transaction takes the write lock up front and waits
+            # for it (timeout), instead of failing with "database is locked" when
+            # two processes upgrade read locks at once.
+            "transaction_mode": "IMMEDIATE",
+        }
     )
     # A file test database (one per pytest process), so a real Celery worker
     # subprocess started by the tests can open it; pytest-django deletes it after.

@@ -21,7 +21,11 @@ def _train_rows(split: Split) -> tuple[np.ndarray, np.ndarray]:
     starts = data.offsets[:-1]
     lengths = split.train_end - starts
     users = np.repeat(np.arange(data.n_users), lengths)
-    pos = np.concatenate([np.arange(s, e) for s, e in zip(starts, split.train_end, strict=True)]) if len(starts) else []
+    pos = (
+        np.concatenate([np.arange(s, e) for s, e in zip(starts, split.train_end, strict=True)])
+        if len(starts)
+        else []
+    )
     return users, np.asarray(pos, dtype=np.int64)
 
 
@@ -46,7 +50,9 @@ class PopularityModel(Recommender):
         best = (-1.0, 1.0)
         for window in self.params.get("windows", (1.0, 0.5, 0.2, 0.05)):
             self.counts = _popularity(split, window)
-            ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)["val_ndcg@10"]
+            ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)[
+                "val_ndcg@10"
+            ]
             best = max(best, (ndcg, window))
         self.window = best[1]
         self.counts = _popularity(split, self.window)
@@ -79,7 +85,9 @@ class ItemKNNModel(Recommender):
             self._keep_top(rows, cols, sims, k)
             for decay in grid_decay:
                 self.decay = decay
-                ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)["val_ndcg@10"]
+                ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)[
+                    "val_ndcg@10"
+                ]
                 best = max(best, (ndcg, k, decay))
                 if progress:
                     progress(stage="tune", message=f"itemknn k={k} decay={decay} val_ndcg@10={ndcg:.4f}")
@@ -161,7 +169,9 @@ class EaseModel(Recommender):
         from mlcore.evaluation import split_evaluate
 
         if self.n_items > self.max_items:
-            raise ValueError(f"EASE needs a dense {self.n_items}² matrix; use it up to {self.max_items} items")
+            raise ValueError(
+                f"EASE needs a dense {self.n_items}² matrix; use it up to {self.max_items} items"
+            )
         users, pos = _train_rows(split)
         x = np.zeros((split.data.n_users, self.n_items), dtype=np.float64)
         x[users, split.data.items[pos] - 1] = 1.0
@@ -169,7 +179,9 @@ class EaseModel(Recommender):
         best = (-1.0, 0.0)
         for lam in self.params.get("lambdas", (50.0, 200.0, 500.0, 2000.0)):
             self._solve(gram, lam)
-            ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)["val_ndcg@10"]
+            ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)[
+                "val_ndcg@10"
+            ]
             best = max(best, (ndcg, lam))
         self.lam = best[1]
         self._solve(gram, self.lam)

@@ -9,6 +9,7 @@ hits masked. Every position of a training sequence is a target (transformer).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -28,6 +29,13 @@ from mlcore.models.base import Histories, ProgressFn, Recommender  # noqa: E402
 
 LN_EPS = 1e-6
 
+# Small graphs: one inter-op thread avoids scheduling overhead on a few shared cores.
+# RuntimeError: the caller already initialised TensorFlow; its settings stay.
+with contextlib.suppress(RuntimeError):
+    tf.config.threading.set_inter_op_parallelism_threads(
+        int(os.environ.get("MLCORE_TF_INTER_OP_THREADS", "1"))
+    )
+
 
 @dataclass
 class NeuralConfig:
@@ -41,11 +49,11 @@ class NeuralConfig:
     lr: float = 1e-3
     batch_size: int = 256
     epochs: int = 200
-    negatives: int = 1024
+    negatives: int = 512
     full_softmax_max_items: int = 4096
     patience: int = 5
     eval_every: int = 1
-    eval_users: int = 10_000
+    eval_users: int = 5_000
     seed: int = 0
     caser_window: int = 5
     caser_h_filters: int = 16
@@ -99,7 +107,9 @@ class SASRecModel(keras.Model):
         valid = items > 0
         causal = tf.linalg.band_part(tf.ones((length, length), dtype=tf.bool), -1, 0)
         # Each position may also attend to itself, so padding rows stay finite and never see the future.
-        allowed = tf.logical_or(tf.logical_and(causal[None], valid[:, None, :]), tf.eye(length, dtype=tf.bool)[None])
+        allowed = tf.logical_or(
+            tf.logical_and(causal[None], valid[:, None, :]), tf.eye(length, dtype=tf.bool)[None]
+        )
         bias = tf.where(allowed, 0.0, -1e9)[:, None]  # (B, 1, Lq, Lk)
         h_count, d = self.cfg.heads, self.cfg.dim
         dh = d // h_count
@@ -296,11 +306,20 @@ class NeuralRecommender(Recommender):
                     # Long histories: sometimes train on an earlier window, so old events are learned too.
                     e = int(rng.integers(s + cfg.max_len + 1, e + 1))
                 s = max(s, e - cfg.max_len - 1)
-                out.append((data.items[s : e - 1], data.types[s : e - 1], data.items[s + 1 : e], data.weights[s + 1 : e]))
+                out.append(
+                    (
+                        data.items[s : e - 1],
+                        data.types[s : e - 1],
+                        data.items[s + 1 : e],
+                        data.weights[s + 1 : e],
+                    )
+                )
             else:
                 for t in range(s + 1, e):
                     w0 = max(s, t - cfg.caser_window)
-                    out.append((data.items[w0:t], data.types[w0:t], data.items[t : t + 1], data.weights[t : t + 1]))
+                    out.append(
+                        (data.items[w0:t], data.types[w0:t], data.items[t : t + 1], data.weights[t : t + 1])
+                    )
         return out
 
     def _batches(self, examples: list[tuple[np.ndarray, ...]], rng: np.random.Generator):
@@ -346,9 +365,9 @@ class NeuralRecommender(Recommender):
             loss = float(np.mean(losses)) if losses else float("nan")
             metric = None
             if epoch % cfg.eval_every == 0 or time.monotonic() > deadline:
-                metric = split_evaluate(self, split, which="val", max_users=cfg.eval_users, sampled_negatives=0)[
-                    "val_ndcg@10"
-                ]
+                metric = split_evaluate(
+                    self, split, which="val", max_users=cfg.eval_users, sampled_negatives=0
+                )["val_ndcg@10"]
                 if metric > best_metric:
                     best_metric, best_epoch, bad = metric, epoch, 0
                     best_weights = [v.numpy() for v in self.model.weights]

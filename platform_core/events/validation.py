@@ -86,8 +86,38 @@ def timestamp_parse(value: Any, path: str, errors: Errors, *, now: dt.datetime) 
     return parsed
 
 
+def _domain_errors(
+    plugin: DomainPlugin,
+    type_: str,
+    has_item: bool,
+    context: dict[str, Any],
+    context_json: str,
+    path: str,
+    cache: dict[tuple[str, bool, str], Errors] | None,
+) -> Errors:
+    """``plugin.validate_event`` for one row, memoised per batch on what it reads
+    (type, whether there is an item, the context): most rows of a batch repeat."""
+    if cache is None or len(context_json) > 256:
+        return plugin.validate_event({"type": type_, "item_id": "x" if has_item else None, "context": context}, path=path)
+    key = (type_, has_item, context_json)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = plugin.validate_event(
+            {"type": type_, "item_id": "x" if has_item else None, "context": context}, path=""
+        )
+    if not found or not path:
+        return found
+    return {f"{path}.{k}": v for k, v in found.items()}
+
+
 def event_clean(
-    raw: Any, path: str, errors: Errors, *, plugin: DomainPlugin, now: dt.datetime
+    raw: Any,
+    path: str,
+    errors: Errors,
+    *,
+    plugin: DomainPlugin,
+    now: dt.datetime,
+    cache: dict[tuple[str, bool, str], Errors] | None = None,
 ) -> CleanEvent | None:
     """Validate one event object; add every broken rule to ``errors`` under ``path``.
 
@@ -124,9 +154,7 @@ def event_clean(
         if len(context_json) > limit // 4 and len(context_json.encode()) > limit:
             _add(errors, f"{prefix}context", f"must be at most {limit} bytes as JSON")
     if type_ is not None and context is not None:
-        domain = plugin.validate_event(
-            {"type": type_, "item_id": item_id, "context": context}, path=path
-        )
+        domain = _domain_errors(plugin, type_, item_id is not None, context, context_json, path, cache)
         for field_path, rules in domain.items():
             for rule in rules:
                 if rule not in errors.get(field_path, ()):
@@ -168,8 +196,9 @@ def batch_clean(payload: Any, *, plugin: DomainPlugin, now: dt.datetime) -> tupl
         _add(errors, "non_field_errors", "must be an event object or {\"events\": [...]}")
         return [], errors
     clean: list[CleanEvent] = []
+    cache: dict[tuple[str, bool, str], Errors] = {}
     for raw, path in zip(rows, paths, strict=True):
-        event = event_clean(raw, path, errors, plugin=plugin, now=now)
+        event = event_clean(raw, path, errors, plugin=plugin, now=now, cache=cache)
         if event is not None:
             clean.append(event)
     return clean, errors

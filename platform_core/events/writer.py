@@ -20,6 +20,11 @@ Row = tuple[int, str, int, int | None, str, dt.datetime, float | None, str]
 _COLUMNS = ("tenant_id", "event_id", "user_id", "item_id", "type", "timestamp", "value", "context", "received_at")
 
 
+def _sqlite_datetime(value: dt.datetime) -> str:
+    """What Django stores in SQLite for an aware datetime (naive UTC text), without its per-call checks."""
+    return str(value.astimezone(dt.UTC).replace(tzinfo=None))
+
+
 def _table() -> str:
     return connection.ops.quote_name(Event._meta.db_table)
 
@@ -52,8 +57,8 @@ def events_insert(*, rows: Sequence[Row]) -> int:
             )
             inserted = len(result)
     else:
-        adapt = connection.ops.adapt_datetimefield_value
-        received_db = adapt(received)
+        received_db = _sqlite_datetime(received)
+        adapt = _sqlite_datetime
         page = max(1, 30_000 // len(_COLUMNS))  # SQLite's bound-parameter limit is 32,766
         one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
         with connection.cursor() as cursor:

@@ -16,7 +16,14 @@ from django.utils.safestring import mark_safe
 from platform_core.common.errors import ServiceError
 from platform_core.jobs import services
 from platform_core.jobs.charts import line_chart_svg
-from platform_core.jobs.models import JobKind, JobStatus, ModelVersion, TenantSchedule, TrainingJob, VersionState
+from platform_core.jobs.models import (
+    JobKind,
+    JobStatus,
+    ModelVersion,
+    TenantSchedule,
+    TrainingJob,
+    VersionState,
+)
 from platform_core.tenancy.models import Tenant
 from platform_core.tenancy.selectors import tenant_list_for_staff
 
@@ -42,7 +49,9 @@ class _TenantLimitedAdmin(admin.ModelAdmin):
 def _request(modeladmin: admin.ModelAdmin, request: HttpRequest, tenants: set[Tenant], kind: str) -> None:
     for tenant in sorted(tenants, key=lambda t: t.slug):
         try:
-            job = services.training_job_request(tenant=tenant, kind=kind, requested_by=f"console:{request.user}")
+            job = services.training_job_request(
+                tenant=tenant, kind=kind, requested_by=f"console:{request.user}"
+            )
             modeladmin.message_user(request, f"{tenant.slug}: {kind} job {job.pk} queued.", messages.SUCCESS)
         except ServiceError as exc:
             modeladmin.message_user(request, f"{tenant.slug}: {exc.message}", messages.WARNING)
@@ -50,15 +59,38 @@ def _request(modeladmin: admin.ModelAdmin, request: HttpRequest, tenants: set[Te
 
 @admin.register(TrainingJob)
 class TrainingJobAdmin(_TenantLimitedAdmin):
-    list_display = ("id", "tenant", "kind", "status_badge", "progress_bar", "duration", "created_at", "worker", "short_error")
+    list_display = (
+        "id",
+        "tenant",
+        "kind",
+        "status_badge",
+        "progress_bar",
+        "duration",
+        "created_at",
+        "worker",
+        "short_error",
+    )
     list_filter = ("status", "kind", "tenant")
     search_fields = ("tenant__slug", "error", "requested_by")
     ordering = ("-created_at",)
     actions = ("retrain_now", "rebuild_profiles_now", "cancel")
     change_list_template = "admin/jobs/trainingjob/change_list.html"
     readonly_fields = (
-        "tenant", "kind", "status", "requested_by", "config", "progress", "result", "error", "worker",
-        "task_id", "attempts", "created_at", "started_at", "finished_at", "heartbeat_at",
+        "tenant",
+        "kind",
+        "status",
+        "requested_by",
+        "config",
+        "progress",
+        "result",
+        "error",
+        "worker",
+        "task_id",
+        "attempts",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -76,11 +108,15 @@ class TrainingJobAdmin(_TenantLimitedAdmin):
         done, total = p.get("epoch"), p.get("epochs")
         label = p.get("message") or p.get("stage") or ""
         if p.get("metric") is not None:
-            label += f" metric={p['metric']:.4f}" if isinstance(p["metric"], float) else f" metric={p['metric']}"
+            label += (
+                f" metric={p['metric']:.4f}" if isinstance(p["metric"], float) else f" metric={p['metric']}"
+            )
         if p.get("eta_seconds") is not None and job.status == JobStatus.RUNNING:
             label += f" ETA {int(p['eta_seconds'])}s"
         if isinstance(done, (int, float)) and isinstance(total, (int, float)) and total:
-            return format_html('<progress value="{}" max="{}"></progress> {}/{} {}', done, total, done, total, label)
+            return format_html(
+                '<progress value="{}" max="{}"></progress> {}/{} {}', done, total, done, total, label
+            )
         return label or "—"
 
     @admin.display(description="duration")
@@ -112,7 +148,9 @@ class TrainingJobAdmin(_TenantLimitedAdmin):
             except ServiceError as exc:
                 self.message_user(request, exc.message, messages.WARNING)
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         extra_context["has_unfinished"] = (
             self.get_queryset(request).filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING]).exists()
@@ -147,14 +185,34 @@ class TrainingJobAdmin(_TenantLimitedAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(_TenantLimitedAdmin):
-    list_display = ("id", "tenant", "algorithm", "state_badge", "metric_value", "gate_passed", "created_at", "activated_at", "job")
+    list_display = (
+        "id",
+        "tenant",
+        "algorithm",
+        "state_badge",
+        "metric_value",
+        "gate_passed",
+        "created_at",
+        "activated_at",
+        "job",
+    )
     list_filter = ("state", "tenant", "algorithm", "gate_passed")
     ordering = ("-created_at",)
     actions = ("promote", "rollback")
     change_list_template = "admin/jobs/modelversion/change_list.html"
     readonly_fields = (
-        "tenant", "job", "algorithm", "artifact_path", "metrics", "validation_metric", "data_window",
-        "state", "gate_passed", "gate_reason", "created_at", "activated_at",
+        "tenant",
+        "job",
+        "algorithm",
+        "artifact_path",
+        "metrics",
+        "validation_metric",
+        "data_window",
+        "state",
+        "gate_passed",
+        "gate_reason",
+        "created_at",
+        "activated_at",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -175,7 +233,9 @@ class ModelVersionAdmin(_TenantLimitedAdmin):
         for version in queryset:
             try:
                 services.model_version_promote(version=version)
-                self.message_user(request, f"{version.tenant.slug}: version {version.pk} is active.", messages.SUCCESS)
+                self.message_user(
+                    request, f"{version.tenant.slug}: version {version.pk} is active.", messages.SUCCESS
+                )
             except ServiceError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
 
@@ -221,12 +281,24 @@ def _tenant_chart(tenant: Tenant, versions: list[ModelVersion]) -> dict[str, Any
     markers = [v.activated_at for v in versions if v.activated_at]
     svg = line_chart_svg(series, title=f"{tenant.slug}: {metric or 'metric'} per version", markers=markers)
     active = next((v for v in versions if v.state == VersionState.ACTIVE), None)
-    return {"tenant": tenant, "svg": mark_safe(svg), "active": active, "n_versions": len(versions)}  # noqa: S308 - built with escape()
+    return {
+        "tenant": tenant,
+        "svg": mark_safe(svg),
+        "active": active,
+        "n_versions": len(versions),
+    }  # built with escape()
 
 
 @admin.register(TenantSchedule)
 class TenantScheduleAdmin(admin.ModelAdmin):
-    list_display = ("tenant", "enabled", "retrain_every_hours", "profiles_every_hours", "updated_at", "updated_by")
+    list_display = (
+        "tenant",
+        "enabled",
+        "retrain_every_hours",
+        "profiles_every_hours",
+        "updated_at",
+        "updated_by",
+    )
     list_editable = ("enabled", "retrain_every_hours", "profiles_every_hours")
     readonly_fields = ("updated_at", "updated_by")
     actions = ("retrain_now", "rebuild_profiles_now")

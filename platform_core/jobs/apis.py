@@ -90,7 +90,9 @@ def version_out(version: ModelVersion) -> dict[str, Any]:
 
 
 class TrainRequestSerializer(serializers.Serializer):
-    config = serializers.DictField(required=False, help_text="Training options: epochs, max_minutes, dim, max_len, seed.")
+    config = serializers.DictField(
+        required=False, help_text="Training options: epochs, max_minutes, dim, max_len, seed."
+    )
 
 
 class ModelTrainApi(TenantAPIView):
@@ -128,7 +130,10 @@ class ModelListApi(TenantAPIView):
         responses={
             200: inline_serializer(
                 "ModelVersionList",
-                {"active_version_id": serializers.IntegerField(allow_null=True), "results": serializers.ListField(child=_VERSION_OUT)},
+                {
+                    "active_version_id": serializers.IntegerField(allow_null=True),
+                    "results": serializers.ListField(child=_VERSION_OUT),
+                },
             )
         },
         operation_id="models_list",
@@ -140,7 +145,10 @@ class ModelListApi(TenantAPIView):
         versions = list(selectors.model_version_list(tenant=self.tenant)[: int(raw)])
         active = selectors.model_version_active(tenant=self.tenant)
         return Response(
-            {"active_version_id": active.pk if active else None, "results": [version_out(v) for v in versions]}
+            {
+                "active_version_id": active.pk if active else None,
+                "results": [version_out(v) for v in versions],
+            }
         )
 
 

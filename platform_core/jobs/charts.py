@@ -49,10 +49,12 @@ def line_chart_svg(
         parts.append(
             f'<line x1="{left}" y1="{y(v):.1f}" x2="{width - right}" y2="{y(v):.1f}" stroke="#eee"/>'
         )
-    parts.append(f'<text x="{left}" y="{height - 12}">{escape(min(p[0] for p in points).strftime("%Y-%m-%d %H:%M"))}</text>')
+    parts.append(
+        f'<text x="{left}" y="{height - 12}">{escape(min(p[0] for p in points).strftime("%Y-%m-%d %H:%M"))}</text>'
+    )
     parts.append(
         f'<text x="{width - right}" y="{height - 12}" text-anchor="end">'
-        f'{escape(max(p[0] for p in points).strftime("%Y-%m-%d %H:%M"))}</text>'
+        f"{escape(max(p[0] for p in points).strftime('%Y-%m-%d %H:%M'))}</text>"
     )
     for m in markers:
         parts.append(

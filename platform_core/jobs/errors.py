@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class JobsError(str, enum.Enum):
+class JobsError(enum.StrEnum):
     JOB_IN_PROGRESS = "job_in_progress"
     NOT_ENOUGH_DATA = "not_enough_data"
     BAD_STATE = "bad_state"

@@ -37,7 +37,9 @@ class TrainingJob(TenantOwnedModel):
 
     kind = models.CharField(max_length=16, choices=JobKind.choices, default=JobKind.TRAIN)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
-    requested_by = models.CharField(max_length=150, blank=True, help_text="Who asked: user, api key, schedule.")
+    requested_by = models.CharField(
+        max_length=150, blank=True, help_text="Who asked: user, api key, schedule."
+    )
     config = models.JSONField(default=dict, blank=True)
     # {"stage", "epoch", "epochs", "loss", "metric", "eta_seconds", "message"}
     progress = models.JSONField(default=dict, blank=True)

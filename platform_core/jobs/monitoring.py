@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-QUEUES: tuple[str, ...] = ("default", "ml", "profiles")
+from platform_core.celery import QUEUES
 
 
 @dataclass
@@ -44,10 +44,10 @@ def celery_status_get(*, timeout: float = 1.0) -> CeleryStatus:
             for name in QUEUES:
                 try:
                     status.queues[name] = channel.queue_declare(queue=name, passive=True).message_count
-                except Exception:  # noqa: BLE001 - a queue nobody declared yet is empty
+                except Exception:  # a queue nobody declared yet is empty
                     status.queues[name] = 0
                     channel = conn.channel()
-    except Exception as exc:  # noqa: BLE001 - shown to the operator as is
+    except Exception as exc:  # shown to the operator as is
         status.queue_error = f"{type(exc).__name__}: {exc}"
     try:
         inspect = app.control.inspect(timeout=timeout)
@@ -58,12 +58,13 @@ def celery_status_get(*, timeout: float = 1.0) -> CeleryStatus:
         for name in sorted(pings):
             status.workers[name] = {
                 "active": [
-                    {"name": t.get("name"), "id": t.get("id"), "args": t.get("args")} for t in active.get(name, [])
+                    {"name": t.get("name"), "id": t.get("id"), "args": t.get("args")}
+                    for t in active.get(name, [])
                 ],
                 "queues": [q.get("name") for q in queues.get(name, [])],
                 "pool": (stats.get(name, {}).get("pool") or {}).get("max-concurrency"),
                 "pid": stats.get(name, {}).get("pid"),
             }
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         status.worker_error = f"{type(exc).__name__}: {exc}"
     return status

@@ -107,7 +107,9 @@ def training_job_request(
         ServiceError (409, ``job_in_progress``): the tenant has an unfinished job of this kind.
     """
     if kind not in JobKind.values:
-        raise ValidationFailed(f"kind must be one of {JobKind.values}.", fields={"kind": ["unknown job kind"]})
+        raise ValidationFailed(
+            f"kind must be one of {JobKind.values}.", fields={"kind": ["unknown job kind"]}
+        )
     cleaned = training_config_clean(config=config) if kind == JobKind.TRAIN else {}
     try:
         with transaction.atomic():
@@ -203,7 +205,7 @@ def training_job_cancel(*, job: TrainingJob, reason: str = "cancelled by an oper
 
         try:  # best effort: a pending message is dropped by the worker that gets it
             app.control.revoke(job.task_id)
-        except Exception as exc:  # noqa: BLE001 - the broker may not support broadcast
+        except Exception as exc:  # the broker may not support broadcast
             log.info("revoke of %s not broadcast: %s", job.task_id, exc)
     return job
 
@@ -228,7 +230,8 @@ def training_job_sweep_stale(*, now: dt.datetime | None = None) -> list[int]:
             f"Worker lost: no heartbeat since {seen} (over {stale_after.total_seconds():.0f}s); "
             "the job was stopped. The active model version is unchanged."
         )
-        if training_job_finish(job_id=job.pk, status=JobStatus.FAILED, error=msg):
+        lost = {**(job.progress or {}), "stage": "failed", "message": "worker lost"}
+        if training_job_finish(job_id=job.pk, status=JobStatus.FAILED, error=msg, progress=lost):
             log.warning("job %s failed by the sweeper: %s", job.pk, msg)
             failed.append(job.pk)
     resend_after = dt.timedelta(seconds=_setting("JOBS_PENDING_RESEND_SECONDS", 900))
@@ -260,7 +263,9 @@ def gate_decide(
     reasons: list[str] = []
     base = metrics.get(baseline, {}).get(metric)
     if base is not None and not value > base + margin:
-        reasons.append(f"{primary} {metric}={value:.4f} does not beat {baseline} {base:.4f} + margin {margin:g}")
+        reasons.append(
+            f"{primary} {metric}={value:.4f} does not beat {baseline} {base:.4f} + margin {margin:g}"
+        )
     if active_value is not None and not value > active_value + margin:
         reasons.append(
             f"{primary} {metric}={value:.4f} does not beat the active version's {active_value:.4f} + margin {margin:g}"
@@ -278,7 +283,6 @@ def _artifact_check(version: ModelVersion) -> None:
     """Refuse a version whose artifact is missing or corrupt (mlcore's loader decides)."""
     from mlcore.artifacts import artifact_load
     from mlcore.errors import ArtifactError
-
     from platform_core.jobs.artifact_store import artifact_local_path
 
     try:
@@ -339,7 +343,9 @@ def model_version_rollback(*, tenant: Tenant) -> ModelVersion:
         if active is not None:
             # A rolled-back version should not come back on the next rollback.
             ModelVersion.objects.for_tenant(tenant).filter(pk=active.pk).update(
-                state=VersionState.RETIRED, activated_at=None, gate_reason=active.gate_reason + " [rolled back]"
+                state=VersionState.RETIRED,
+                activated_at=None,
+                gate_reason=active.gate_reason + " [rolled back]",
             )
     return target
 
@@ -388,7 +394,10 @@ def schedules_fan_out(*, now: dt.datetime | None = None) -> list[TrainingJob]:
     now = now or timezone.now()
     created: list[TrainingJob] = []
     for schedule in TenantSchedule.objects.select_related("tenant").filter(enabled=True):
-        for kind, hours in ((JobKind.TRAIN, schedule.retrain_every_hours), (JobKind.PROFILES, schedule.profiles_every_hours)):
+        for kind, hours in (
+            (JobKind.TRAIN, schedule.retrain_every_hours),
+            (JobKind.PROFILES, schedule.profiles_every_hours),
+        ):
             if not hours:
                 continue
             tenant = schedule.tenant

@@ -24,10 +24,10 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from platform_core.catalog.models import EndUser, Item
+from platform_core.common.errors import ServiceError
 from platform_core.common.scoping import tenant_scope
 from platform_core.events.models import Event
 from platform_core.jobs.artifact_store import artifact_delete, artifact_prefix, artifact_upload
-from platform_core.common.errors import ServiceError
 from platform_core.jobs.errors import JobCancelled
 from platform_core.jobs.models import JobKind, JobStatus, ModelVersion, TrainingJob, VersionState
 from platform_core.jobs.selectors import model_version_active
@@ -63,8 +63,12 @@ def events_frame_export(*, tenant: Tenant, chunk_size: int = EXPORT_CHUNK) -> pd
     interactions and are left out.
     """
     weights = {k: float(v) for k, v in tenant_plugin_get(tenant=tenant).event_weights().items() if v > 0}
-    users = dict(EndUser.objects.for_tenant(tenant).values_list("pk", "external_id").iterator(chunk_size=chunk_size))
-    items = dict(Item.objects.for_tenant(tenant).values_list("pk", "external_id").iterator(chunk_size=chunk_size))
+    users = dict(
+        EndUser.objects.for_tenant(tenant).values_list("pk", "external_id").iterator(chunk_size=chunk_size)
+    )
+    items = dict(
+        Item.objects.for_tenant(tenant).values_list("pk", "external_id").iterator(chunk_size=chunk_size)
+    )
     rows = (
         Event.objects.for_tenant(tenant)
         .filter(item__isnull=False, type__in=list(weights))
@@ -98,7 +102,12 @@ def events_frame_export(*, tenant: Tenant, chunk_size: int = EXPORT_CHUNK) -> pd
             flush()
     flush()
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(FRAME_COLUMNS, ["str", "str", "int64", "str", "float32"], strict=True)})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in zip(FRAME_COLUMNS, ["str", "str", "int64", "str", "float32"], strict=True)
+            }
+        )
     frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values(["timestamp"], kind="stable", ignore_index=True)
 
@@ -122,7 +131,7 @@ class _Heartbeat(threading.Thread):
             while not self.stop_event.wait(self.every):
                 if not training_job_heartbeat(job_id=self.job_id):
                     self.cancelled = True
-        except Exception:  # noqa: BLE001 - a lost heartbeat only makes the sweeper act sooner
+        except Exception:  # a lost heartbeat only makes the sweeper act sooner
             log.exception("heartbeat of job %s stopped", self.job_id)
         finally:
             connections.close_all()
@@ -138,7 +147,9 @@ def _progress_reporter(job_id: int, min_interval: float = 1.0) -> Callable[[Any]
 
     def report(event: Any) -> None:
         now = time.monotonic()
-        final = getattr(event, "epoch", None) is not None and getattr(event, "epoch", 0) == getattr(event, "epochs", -1)
+        final = getattr(event, "epoch", None) is not None and getattr(event, "epoch", 0) == getattr(
+            event, "epochs", -1
+        )
         if now - last[0] < min_interval and not final:
             return
         last[0] = now
@@ -222,7 +233,10 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         if job.kind == JobKind.TRAIN and not uploaded:
             artifact_delete(prefix=prefix)
         training_job_finish(
-            job_id=job.pk, status=JobStatus.FAILED, error=message, progress={"stage": "failed", "message": message.splitlines()[0]}
+            job_id=job.pk,
+            status=JobStatus.FAILED,
+            error=message,
+            progress={"stage": "failed", "message": message.splitlines()[0]},
         )
         if not isinstance(exc, Exception):
             raise  # SystemExit / KeyboardInterrupt: record, then let the worker stop
@@ -239,7 +253,11 @@ def _run_profiles(job: TrainingJob) -> dict[str, Any]:
     started = time.monotonic()
     n = profile_build_bulk(tenant=job.tenant, progress=reporter)
     seconds = time.monotonic() - started
-    return {"profiles": n, "seconds": round(seconds, 3), "users_per_second": round(n / seconds, 1) if seconds else None}
+    return {
+        "profiles": n,
+        "seconds": round(seconds, 3),
+        "users_per_second": round(n / seconds, 1) if seconds else None,
+    }
 
 
 def _error_message(exc: BaseException) -> str:
@@ -294,7 +312,9 @@ def _warm_start(tenant: Tenant) -> Any:
     return artifact_local_path(version=active)
 
 
-def _version_record(job: TrainingJob, prefix: str, frame: pd.DataFrame, config: Any, result: Any) -> dict[str, Any]:
+def _version_record(
+    job: TrainingJob, prefix: str, frame: pd.DataFrame, config: Any, result: Any
+) -> dict[str, Any]:
     """Create the version, run the gate, promote or keep as candidate, store embeddings."""
     from platform_core.profiles.services import profile_embeddings_store
 
@@ -312,7 +332,9 @@ def _version_record(job: TrainingJob, prefix: str, frame: pd.DataFrame, config: 
     }
     with transaction.atomic():
         active = model_version_active(tenant=tenant)
-        active_value = active.primary_metric() if active is not None and active.validation_metric == metric else None
+        active_value = (
+            active.primary_metric() if active is not None and active.validation_metric == metric else None
+        )
         passed, reason = gate_decide(
             metrics=metrics, primary=result.primary, metric=metric, margin=margin, active_value=active_value
         )
@@ -348,7 +370,7 @@ def _version_record(job: TrainingJob, prefix: str, frame: pd.DataFrame, config: 
                 embeddings=np.asarray(result.user_embeddings, dtype=np.float32),
             )
             extra["embeddings_stored"] = stored
-        except Exception as exc:  # noqa: BLE001 - the model serves without stored embeddings
+        except Exception as exc:  # the model serves without stored embeddings
             log.exception("job %s: storing user embeddings failed", job.pk)
             extra["embeddings_error"] = f"{type(exc).__name__}: {exc}"
     extra["peak_rss_mb"] = round(float(getattr(result, "peak_rss_mb", 0.0)), 1)

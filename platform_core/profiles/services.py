@@ -38,7 +38,16 @@ RECENT_ITEMS = 20
 RECENT_SESSIONS = 5
 TOP_INTERESTS = 10
 BATCH_SIZE = 2000
-_PROFILE_FIELDS = ["tenant", "interests", "trajectory", "activity", "segment", "features", "n_events", "computed_at"]
+_PROFILE_FIELDS = [
+    "tenant",
+    "interests",
+    "trajectory",
+    "activity",
+    "segment",
+    "features",
+    "n_events",
+    "computed_at",
+]
 _UPDATE_FIELDS = [f for f in _PROFILE_FIELDS if f != "tenant"]
 
 
@@ -80,9 +89,15 @@ class _Context:
         and constants, like a single currency, are left out).
         """
         candidates = [
-            f.name for f in self.plugin.item_schema if f.type in ("string", "choice", "list") and not f.sensitive
+            f.name
+            for f in self.plugin.item_schema
+            if f.type in ("string", "choice", "list") and not f.sensitive
         ]
-        rows = list(Item.objects.for_tenant(self.tenant).values_list("pk", "external_id", "attributes").iterator(chunk_size=5000))
+        rows = list(
+            Item.objects.for_tenant(self.tenant)
+            .values_list("pk", "external_id", "attributes")
+            .iterator(chunk_size=5000)
+        )
         values: dict[str, set] = {name: set() for name in candidates}
         for _pk, _ext, attrs in rows:
             for name in candidates:
@@ -98,7 +113,9 @@ class _Context:
             self.item_ext[pk] = ext
             # The hook sees plaintext, like every hook; unsealing only when the domain seals anything.
             self.item_attrs[pk] = (
-                attributes_unseal(plugin=self.plugin, kind="item", attributes=attrs or {}) if sealed else (attrs or {})
+                attributes_unseal(plugin=self.plugin, kind="item", attributes=attrs or {})
+                if sealed
+                else (attrs or {})
             )
             keys: list[str] = []
             for name in fields:
@@ -164,10 +181,14 @@ def profile_compute(
             cur["items"].append(item_ext.get(item_pk))
         prev_ts = ts
     total = sum(interest.values())
-    interests = [
-        {"key": k, "weight": round(v / total, 4)}
-        for k, v in sorted(interest.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_INTERESTS]
-    ] if total > 0 else []
+    interests = (
+        [
+            {"key": k, "weight": round(v / total, 4)}
+            for k, v in sorted(interest.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_INTERESTS]
+        ]
+        if total > 0
+        else []
+    )
     first = events[0][2] if n else None
     last = events[-1][2] if n else None
     recency = (ctx.now - last).total_seconds() / 86400 if last else None
@@ -333,15 +354,18 @@ def _embedding_refresh(*, tenant: Tenant, user: EndUser, rows: Sequence[tuple], 
         return
     try:
         from mlcore.artifacts import artifact_load
-
         from platform_core.jobs.artifact_store import artifact_local_path
 
         artifact = _artifact_cached(str(artifact_local_path(version=version)), artifact_load)
         if artifact.encoder is None:
             return
-        seq = [(ctx.item_ext.get(i), t) for i, t, _ts, _v, _c in rows if i is not None and ctx.weights.get(t, 0) > 0]
+        seq = [
+            (ctx.item_ext.get(i), t)
+            for i, t, _ts, _v, _c in rows
+            if i is not None and ctx.weights.get(t, 0) > 0
+        ]
         vector = artifact.encoder.embed([s[0] for s in seq], event_types=[s[1] for s in seq])
-    except Exception:  # noqa: BLE001 - the profile is still fresh; the vector waits for the next training
+    except Exception:  # the profile is still fresh; the vector waits for the next training
         log.exception("embedding refresh of user %s failed", user.pk)
         return
     if vector is None:
@@ -375,7 +399,9 @@ def profile_refresh_request(*, tenant: Tenant, external_ids: Iterable[str]) -> l
     """
     delay = int(getattr(settings, "PROFILE_REFRESH_DEBOUNCE_SECONDS", 30))
     queued = [
-        ext for ext in dict.fromkeys(external_ids) if cache.add(f"profile-refresh:{tenant.pk}:{ext}", 1, timeout=delay)
+        ext
+        for ext in dict.fromkeys(external_ids)
+        if cache.add(f"profile-refresh:{tenant.pk}:{ext}", 1, timeout=delay)
     ]
     if queued:
         from platform_core.profiles.tasks import refresh_users
@@ -395,11 +421,19 @@ def profile_embeddings_store(
     """
     if len(user_ids) != len(embeddings):
         raise ValueError(f"{len(user_ids)} user ids but {len(embeddings)} embeddings")
-    by_ext = dict(EndUser.objects.for_tenant(tenant).values_list("external_id", "pk").iterator(chunk_size=10_000))
+    by_ext = dict(
+        EndUser.objects.for_tenant(tenant).values_list("external_id", "pk").iterator(chunk_size=10_000)
+    )
     now = timezone.now()
     vectors = np.asarray(embeddings, dtype="<f4")
     rows = [
-        UserProfile(tenant=tenant, user_id=by_ext[ext], embedding=vectors[i].tobytes(), model_version=version, embedded_at=now)
+        UserProfile(
+            tenant=tenant,
+            user_id=by_ext[ext],
+            embedding=vectors[i].tobytes(),
+            model_version=version,
+            embedded_at=now,
+        )
         for i, ext in enumerate(user_ids)
         if ext in by_ext  # a user erased while training ran stays erased
     ]

@@ -71,9 +71,7 @@ def _request_context(request: Request) -> dict[str, Any]:
         if raw is None:
             continue
         try:
-            context[name] = (
-                float(raw) if name in _FLOAT_PARAMS else int(raw) if name in _INT_PARAMS else raw
-            )
+            context[name] = float(raw) if name in _FLOAT_PARAMS else int(raw) if name in _INT_PARAMS else raw
         except ValueError:
             raise ValidationFailed(
                 f"{name} must be a number; got {raw!r}.",

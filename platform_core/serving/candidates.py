@@ -46,7 +46,15 @@ class History:
         return [r.item_id for r in self.records if r.item_id]
 
 
-_HISTORY_COLUMNS = ("event_id", "item__external_id", "type", "timestamp", "value", "context", "item__attributes")
+_HISTORY_COLUMNS = (
+    "event_id",
+    "item__external_id",
+    "type",
+    "timestamp",
+    "value",
+    "context",
+    "item__attributes",
+)
 
 
 def history_get(
@@ -116,7 +124,7 @@ def user_record(*, plugin: DomainPlugin, user: EndUser) -> UserRecord:
 
 #: In-process cache of candidate items' attributes: (tenant id, item id) → (expires, attributes or None).
 _item_cache: dict[tuple[int, str], tuple[float, dict[str, Any] | None]] = {}
-_ITEM_CACHE_MAX = 50_000
+_ITEM_CACHE_MAX = 20_000
 
 
 def item_attributes_get(
@@ -321,9 +329,7 @@ def attribute_vector(
                 :CENTROID_SAMPLE
             ]
             centroid = (
-                np.asarray(model.vectors[np.sort(rows)], dtype=np.float32).mean(axis=0)
-                if rows
-                else None
+                np.asarray(model.vectors[np.sort(rows)], dtype=np.float32).mean(axis=0) if rows else None
             )
             _centroids.put(key, centroid)
         if centroid is not None:

@@ -47,7 +47,14 @@ def test_clean_accepts_tz_aware_datetimes_and_drops_robots():
 
 
 def test_kcore_and_normalize():
-    df = _frame([("u1", "a", 1, "v", 1.0), ("u1", "b", 2, "v", 1.0), ("u2", "a", 1, "v", 1.0), ("u3", "c", 1, "v", 1.0)])
+    df = _frame(
+        [
+            ("u1", "a", 1, "v", 1.0),
+            ("u1", "b", 2, "v", 1.0),
+            ("u2", "a", 1, "v", 1.0),
+            ("u3", "c", 1, "v", 1.0),
+        ]
+    )
     # 2-core: u3/c have 1 event each → dropped; then b has 1 event → dropped; then u1, u2 have 1 → all gone
     assert kcore_filter(df, 2).empty
     out, stats = numeric_normalize(pd.DataFrame({"x": [1.0, 3.0, None]}), ["x"])
@@ -67,7 +74,9 @@ def test_leave_last_out_never_puts_targets_in_training(planted):
 
 
 def test_short_users_are_train_only_and_time_split():
-    df = _frame([("a", "x", 1, "v", 1.0), ("a", "y", 2, "v", 1.0)] + [("b", f"i{t}", t, "v", 1.0) for t in range(5)])
+    df = _frame(
+        [("a", "x", 1, "v", 1.0), ("a", "y", 2, "v", 1.0)] + [("b", f"i{t}", t, "v", 1.0) for t in range(5)]
+    )
     data = sequences_build(events_clean(df)[0])
     split = split_leave_last_out(data)
     a = data.user_ids.index("a")

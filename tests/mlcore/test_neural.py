@@ -42,7 +42,9 @@ def test_shapes_and_no_future_leakage():
 def test_numpy_encoder_equals_keras():
     model = _random_model()
     item_ids = [f"i{i}" for i in range(20)]
-    encoder = SequenceEncoder(model.export_weights(), model.encoder_config(["buy", "view"], "view"), item_ids, ["buy", "view"])
+    encoder = SequenceEncoder(
+        model.export_weights(), model.encoder_config(["buy", "view"], "view"), item_ids, ["buy", "view"]
+    )
     seqs = [["i2", "i4", "i6"], ["i0"], ["i1", "i3", "i5", "i7", "i9", "i11", "i13", "i15", "i17", "i19"]]
     types = [["view", "buy", "view"], ["buy"], ["view"] * 10]
     rows = [np.array([item_ids.index(i) + 1 for i in s]) for s in seqs]
@@ -53,9 +55,13 @@ def test_numpy_encoder_equals_keras():
     batch, found = encoder.embed_batch(seqs, types)
     assert found.all() and np.abs(batch - keras_out).max() < 1e-5
     # unknown ids are skipped; nothing known → None; default type is "view"
-    assert np.allclose(encoder.embed(["zz", "i2", "i4", "i6"], ["buy", "view", "buy", "view"]), numpy_out[0], atol=1e-6)
+    assert np.allclose(
+        encoder.embed(["zz", "i2", "i4", "i6"], ["buy", "view", "buy", "view"]), numpy_out[0], atol=1e-6
+    )
     assert encoder.embed(["zz"]) is None
-    assert np.allclose(encoder.embed(["i1"] + seqs[2][1:]), encoder.embed(["i1"] + seqs[2][1:], ["view"] * 10))
+    assert np.allclose(
+        encoder.embed(["i1"] + seqs[2][1:]), encoder.embed(["i1"] + seqs[2][1:], ["view"] * 10)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +70,9 @@ def planted_model():
 
     data = sequences_build(events_clean(planted_events())[0])
     split = split_leave_last_out(data)
-    cfg = NeuralConfig(dim=32, max_len=12, dropout=0.1, batch_size=32, epochs=25, lr=5e-3, patience=25)
+    cfg = NeuralConfig(
+        dim=32, max_len=12, dropout=0.1, batch_size=32, epochs=12, lr=1e-2, patience=12, eval_every=4
+    )
     model = NeuralRecommender(data.n_items, n_types=len(data.event_types), cfg=cfg)
     model.fit(split, deadline=float("inf"))
     return data, split, model

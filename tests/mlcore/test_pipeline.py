@@ -32,7 +32,14 @@ def test_result_metrics_embeddings_and_progress(trained):
     _, result, seen = trained
     assert result.primary == "transformer" and set(result.metrics) == {"transformer", "itemknn", "popularity"}
     for metrics in result.metrics.values():
-        for key in ("val_ndcg@10", "test_ndcg@10", "test_hr@10", "test_mrr", "test_recall@10", "test_coverage@10"):
+        for key in (
+            "val_ndcg@10",
+            "test_ndcg@10",
+            "test_hr@10",
+            "test_mrr",
+            "test_recall@10",
+            "test_coverage@10",
+        ):
             assert 0.0 <= metrics[key] <= 1.0
         assert metrics["train_seconds"] > 0
     assert (result.n_users, result.n_items) == (120, 30)
@@ -59,7 +66,10 @@ def test_warm_start_fine_tunes_from_earlier_artifact(trained, tmp_path):
     events, result, _ = trained
     more = planted_events(n_users=150, n_items=32, seed=1)  # two new items, new users
     res2 = train_pipeline(
-        more, config=TrainConfig(**FAST | {"epochs": 1}), out_dir=tmp_path / "v2", warm_start=result.artifact_dir
+        more,
+        config=TrainConfig(**FAST | {"epochs": 1}),
+        out_dir=tmp_path / "v2",
+        warm_start=result.artifact_dir,
     )
     old, new = artifact_load(result.artifact_dir), artifact_load(res2.artifact_dir)
     assert new.item_vectors.shape == (32, 16)
@@ -89,7 +99,15 @@ def test_bench_and_convert_cli(tmp_path):
     run = [sys.executable, "-m", "mlcore.convert", "--format", "sequences", str(seq_file), str(csv)]
     assert subprocess.run(run, cwd=ROOT, capture_output=True, text=True, timeout=60).returncode == 0
     out_json = tmp_path / "out.json"
-    cmd = [sys.executable, "-m", "mlcore.bench", "--interactions", str(csv), "--model", "popularity,itemknn,transformer"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlcore.bench",
+        "--interactions",
+        str(csv),
+        "--model",
+        "popularity,itemknn,transformer",
+    ]
     cmd += ["--max-minutes", "1", "--epochs", "2", "--dim", "16", "--json", str(out_json)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

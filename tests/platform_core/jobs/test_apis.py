@@ -23,7 +23,9 @@ def test_train_needs_the_admin_scope(tenant, api_client_for):
     assert not TrainingJob.objects.for_tenant(tenant).exists()
 
 
-def test_train_returns_202_with_the_job_and_enqueues_on_commit(tenant, api_client, django_capture_on_commit_callbacks):
+def test_train_returns_202_with_the_job_and_enqueues_on_commit(
+    tenant, api_client, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api_client.post("/api/v1/models/train", {"config": {"epochs": 2}}, format="json")
     assert response.status_code == 202, response.content
@@ -65,7 +67,10 @@ def test_bad_options_are_400_naming_the_field_and_write_nothing(tenant, api_clie
 
 def test_job_detail_and_tenant_isolation(tenant, other_tenant, api_client, other_client):
     job = TrainingJob.objects.for_tenant(tenant).create(
-        tenant=tenant, status=JobStatus.FAILED, error="Not enough data to train: need 10 users", progress={"stage": "failed"}
+        tenant=tenant,
+        status=JobStatus.FAILED,
+        error="Not enough data to train: need 10 users",
+        progress={"stage": "failed"},
     )
     response = api_client.get(f"/api/v1/jobs/{job.pk}")
     assert response.status_code == 200
@@ -77,19 +82,28 @@ def test_job_detail_and_tenant_isolation(tenant, other_tenant, api_client, other
     missing = other_client.get(f"/api/v1/jobs/{job.pk + 1000}")
     assert theirs.status_code == missing.status_code == 404
     assert _error(theirs)["code"] == _error(missing)["code"] == "not_found"
-    assert theirs.json()["error"]["message"].replace(str(job.pk), "N") == missing.json()["error"]["message"].replace(
-        str(job.pk + 1000), "N"
-    )
+    assert theirs.json()["error"]["message"].replace(str(job.pk), "N") == missing.json()["error"][
+        "message"
+    ].replace(str(job.pk + 1000), "N")
 
 
 def test_models_lists_versions_and_the_active_one_per_tenant(tenant, other_tenant, api_client, other_client):
     old = ModelVersion.objects.for_tenant(tenant).create(
-        tenant=tenant, algorithm="transformer", artifact_path="a/1", state=VersionState.RETIRED,
-        metrics={"transformer": {"val_ndcg@10": 0.2}}, validation_metric="val_ndcg@10",
+        tenant=tenant,
+        algorithm="transformer",
+        artifact_path="a/1",
+        state=VersionState.RETIRED,
+        metrics={"transformer": {"val_ndcg@10": 0.2}},
+        validation_metric="val_ndcg@10",
     )
     active = ModelVersion.objects.for_tenant(tenant).create(
-        tenant=tenant, algorithm="transformer", artifact_path="a/2", state=VersionState.ACTIVE,
-        metrics={"transformer": {"val_ndcg@10": 0.3}}, validation_metric="val_ndcg@10", gate_passed=True,
+        tenant=tenant,
+        algorithm="transformer",
+        artifact_path="a/2",
+        state=VersionState.ACTIVE,
+        metrics={"transformer": {"val_ndcg@10": 0.3}},
+        validation_metric="val_ndcg@10",
+        gate_passed=True,
     )
     body = api_client.get("/api/v1/models").json()
     assert body["active_version_id"] == active.pk

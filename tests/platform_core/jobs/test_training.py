@@ -63,7 +63,10 @@ def test_export_uses_plugin_weights_and_leaves_out_labels_and_itemless(tenant):
     frame = events_frame_export(tenant=tenant, chunk_size=2)  # chunks smaller than the data
     # u0: view i0, purchase i1; u1: view i1, purchase i2 (ecommerce weighs a purchase above a view).
     rows = sorted(zip(frame.user_id, frame.item_id, frame.event_type, frame.weight, strict=True))
-    weights = {k: v for k, v in __import__("domains.registry").registry.plugin_get("ecommerce").event_weights().items()}
+    weights = {
+        k: v
+        for k, v in __import__("domains.registry").registry.plugin_get("ecommerce").event_weights().items()
+    }
     assert rows == [
         ("u0", "i0", "view", weights["view"]),
         ("u0", "i1", "purchase", weights["purchase"]),

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from platform_core.celery import app
 from platform_core.jobs.models import JobKind, JobStatus, ModelVersion, TrainingJob, VersionState
+from platform_core.jobs.monitoring import celery_status_get
 from platform_core.jobs.selectors import model_version_active
 from platform_core.jobs.services import training_job_request, training_job_sweep_stale
 from platform_core.jobs.tasks import train_model
@@ -45,41 +44,6 @@ def _database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """Point this process's Celery app at a private broker; return the worker's matching environment."""
-    env: dict[str, str] = {"VAR_DIR": str(tmp_path / "worker-var")}
-    original = dict(app.conf.broker_transport_options)
-    if app.conf.broker_url.startswith("filesystem://"):
-        broker_dir = Path(env["VAR_DIR"]) / "broker"
-        for sub in ("out", "processed", "control"):
-            (broker_dir / sub).mkdir(parents=True, exist_ok=True)
-        options = {
-            **original,
-            "control_folder": str(broker_dir / "control"),
-            "data_folder_in": str(broker_dir / "out"),
-            "data_folder_out": str(broker_dir / "out"),
-            "processed_folder": str(broker_dir / "processed"),
-        }
-    else:
-        prefix = f"test-{uuid.uuid4().hex[:8]}:"
-        env["CELERY_BROKER_KEY_PREFIX"] = prefix
-        options = {**original, "global_keyprefix": prefix}
-    app.conf.broker_transport_options = options
-    _reset_producers()
-    try:
-        yield env
-    finally:
-        app.conf.broker_transport_options = original
-        _reset_producers()
-
-
-def _reset_producers() -> None:
-    # Kombu pools are keyed by connection (options included); drop the cached ones.
-    app.amqp._producer_pool = None
-    app._pool = None
-
-
 def _start_worker(env_extra: dict[str, str], log: Path) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -90,8 +54,22 @@ def _start_worker(env_extra: dict[str, str], log: Path) -> subprocess.Popen:
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     return subprocess.Popen(
-        [CELERY, "-A", "platform_core", "worker", "-Q", "default,ml,profiles", "--concurrency", "1",
-         "--loglevel", "INFO", "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip"],
+        [
+            CELERY,
+            "-A",
+            "platform_core",
+            "worker",
+            "-Q",
+            "default,ml,profiles",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"test-{uuid.uuid4().hex[:6]}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
         cwd=REPO,
         env=env,
         stdout=log.open("wb"),
@@ -147,8 +125,14 @@ def test_a_real_worker_trains_promotes_and_ignores_a_duplicate(tenant, worker_en
         assert job.heartbeat_at is not None and job.progress["stage"] == "done"
         version = ModelVersion.objects.for_tenant(tenant).get(job=job)
         assert version.state == VersionState.ACTIVE, version.gate_reason
-        assert (Path(worker_env["VAR_DIR"]) / "artifacts" / tenant.slug / str(job.pk) / "manifest.json").exists()
+        assert (
+            Path(worker_env["VAR_DIR"]) / "artifacts" / tenant.slug / str(job.pk) / "manifest.json"
+        ).exists()
         assert UserProfile.objects.for_tenant(tenant).exclude(embedding=None).count() == 40
+        # The monitoring page's source sees this worker and its queues.
+        status = celery_status_get(timeout=3)
+        (name, info), *_ = status.workers.items()
+        assert name.startswith("test-") and sorted(info["queues"]) == ["default", "ml", "profiles"]
 
         # A duplicate delivery of the same job: the worker runs it and changes nothing.
         finished_at = job.finished_at
@@ -169,16 +153,26 @@ def test_a_real_worker_trains_promotes_and_ignores_a_duplicate(tenant, worker_en
 def test_a_worker_killed_mid_training_leaves_no_job_running_forever(tenant, worker_env, tmp_path):
     events_seed(tenant, n_users=40, per_user=12)
     active = ModelVersion.objects.for_tenant(tenant).create(
-        tenant=tenant, algorithm="transformer", artifact_path="old/1", state=VersionState.ACTIVE, activated_at=timezone.now()
+        tenant=tenant,
+        algorithm="transformer",
+        artifact_path="old/1",
+        state=VersionState.ACTIVE,
+        activated_at=timezone.now(),
     )
     log = tmp_path / "worker.log"
     proc = _start_worker(worker_env, log)
     try:
-        job = training_job_request(tenant=tenant, config={"epochs": 200, "max_minutes": 10}, requested_by="test")
+        job = training_job_request(
+            tenant=tenant, config={"epochs": 200, "max_minutes": 10}, requested_by="test"
+        )
         job = _wait(job, (JobStatus.RUNNING,), log, timeout=120)
         # Let it reach TensorFlow, then kill the worker and its pool child outright.
         deadline = time.monotonic() + 120
-        while (job.progress or {}).get("stage") not in ("train", "evaluate", "epoch") and time.monotonic() < deadline:
+        while (job.progress or {}).get("stage") not in (
+            "train",
+            "evaluate",
+            "epoch",
+        ) and time.monotonic() < deadline:
             time.sleep(0.5)
             job.refresh_from_db()
         os.killpg(proc.pid, signal.SIGKILL)

@@ -47,7 +47,12 @@ def shop(tenant):
         ]
     ):
         Event.objects.for_tenant(tenant).create(
-            tenant=tenant, event_id=f"e{n}", user=buyer, item=items[item], type=etype, timestamp=ts,
+            tenant=tenant,
+            event_id=f"e{n}",
+            user=buyer,
+            item=items[item],
+            type=etype,
+            timestamp=ts,
             context={"amount": 30.0} if etype == "purchase" else {},
         )
     return tenant
@@ -101,7 +106,9 @@ def test_rebuild_is_an_upsert_that_keeps_the_embedding(shop):
     version = ModelVersion.objects.for_tenant(shop).create(
         tenant=shop, algorithm="transformer", artifact_path="x/1", state=VersionState.ACTIVE
     )
-    profile_embeddings_store(tenant=shop, version=version, user_ids=["buyer"], embeddings=np.array([[1.0, 2.0]]))
+    profile_embeddings_store(
+        tenant=shop, version=version, user_ids=["buyer"], embeddings=np.array([[1.0, 2.0]])
+    )
     profile_build_bulk(tenant=shop, now=NOW + dt.timedelta(days=1))
     p = UserProfile.objects.for_tenant(shop).get(user__external_id="buyer")
     assert UserProfile.objects.for_tenant(shop).count() == 2
@@ -114,7 +121,9 @@ def test_a_new_version_clears_vectors_of_the_old_one(shop):
     new = ModelVersion.objects.for_tenant(shop).create(tenant=shop, algorithm="t", artifact_path="x/2")
     profile_embeddings_store(tenant=shop, version=old, user_ids=["buyer", "idle"], embeddings=np.ones((2, 3)))
     # "ghost" was erased while training ran: it stays erased.
-    stored = profile_embeddings_store(tenant=shop, version=new, user_ids=["buyer", "ghost"], embeddings=np.ones((2, 3)))
+    stored = profile_embeddings_store(
+        tenant=shop, version=new, user_ids=["buyer", "ghost"], embeddings=np.ones((2, 3))
+    )
     assert stored == 1
     rows = dict(UserProfile.objects.for_tenant(shop).values_list("user__external_id", "model_version_id"))
     assert rows == {"buyer": new.pk, "idle": None}
@@ -125,8 +134,12 @@ def test_refresh_user_tracks_a_new_event_without_retraining(shop):
     profile_build_bulk(tenant=shop, now=NOW)
     buyer = EndUser.objects.for_tenant(shop).get(external_id="buyer")
     Event.objects.for_tenant(shop).create(
-        tenant=shop, event_id="late", user=buyer, item=Item.objects.for_tenant(shop).get(external_id="i2"),
-        type="view", timestamp=NOW,
+        tenant=shop,
+        event_id="late",
+        user=buyer,
+        item=Item.objects.for_tenant(shop).get(external_id="i2"),
+        type="view",
+        timestamp=NOW,
     )
     p = profile_refresh_user(tenant=shop, external_id="buyer", now=NOW)
     assert p.n_events == 4
@@ -136,7 +149,10 @@ def test_refresh_user_tracks_a_new_event_without_retraining(shop):
 
 def test_refresh_requests_are_debounced(shop, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert profile_refresh_request(tenant=shop, external_ids=["buyer", "buyer", "idle"]) == ["buyer", "idle"]
+        assert profile_refresh_request(tenant=shop, external_ids=["buyer", "buyer", "idle"]) == [
+            "buyer",
+            "idle",
+        ]
         assert profile_refresh_request(tenant=shop, external_ids=["buyer"]) == []
     assert len(callbacks) == 1
 

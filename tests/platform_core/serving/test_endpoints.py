@@ -331,17 +331,26 @@ def test_console_shows_ctr_next_to_the_offline_metric(client, api_client, shop: 
     assert "20.00%" in html and "val_ndcg@10" in html and "0.3000" in html
 
 
-def test_transport_drops_routes_beyond_the_radius_of_the_request_location(api_client_for, model_version_make) -> None:
+def test_transport_drops_routes_beyond_the_radius_of_the_request_location(
+    api_client_for, model_version_make
+) -> None:
     city = TenantFactory(slug="city", domain="transport")
     ids = [f"r{n}" for n in range(8)]
     for n, item_id in enumerate(ids):
         # Even routes start ≈ 1 km from the request point; odd ones ≈ 11 km, beyond the 5 km default.
-        ItemFactory(tenant=city, external_id=item_id,
-                    attributes={"kind": "route", "lat": 52.0 + (0.1 if n % 2 else 0.01), "lon": 4.0})
+        ItemFactory(
+            tenant=city,
+            external_id=item_id,
+            attributes={"kind": "route", "lat": 52.0 + (0.1 if n % 2 else 0.01), "lon": 4.0},
+        )
     model_version_make(city, ids, seed=9)
     rider = EndUserFactory(tenant=city, external_id="rider")
     events_make(city, rider, ["r1", "r2"], start=NOW)
-    body = api_client_for(city).get("/api/v1/users/rider/recommendations?k=8&lat=52.0&lon=4.0&explain=true").json()
+    body = (
+        api_client_for(city)
+        .get("/api/v1/users/rider/recommendations?k=8&lat=52.0&lon=4.0&explain=true")
+        .json()
+    )
     served = [i["item_id"] for i in body["items"]]
     assert sorted(served) == ["r0", "r2", "r4", "r6"]
     assert all(i["explanation"]["rules"][0]["rule"] == "transport.distance" for i in body["items"])
@@ -355,8 +364,11 @@ def test_education_blocks_exercises_with_unmet_prerequisites(api_client_for, mod
     ids = [f"x{n}" for n in range(8)]
     for n, item_id in enumerate(ids):
         # x4…x7 need x3 first; the learner never completed x3.
-        ItemFactory(tenant=school, external_id=item_id,
-                    attributes={"kind": "exercise", "prerequisites": ["x3"] if n >= 4 else []})
+        ItemFactory(
+            tenant=school,
+            external_id=item_id,
+            attributes={"kind": "exercise", "prerequisites": ["x3"] if n >= 4 else []},
+        )
     model_version_make(school, ids, seed=21)
     learner = EndUserFactory(tenant=school, external_id="kid")
     events_make(school, learner, ["x0", "x5"], start=NOW)
@@ -364,12 +376,18 @@ def test_education_blocks_exercises_with_unmet_prerequisites(api_client_for, mod
     assert {i["item_id"] for i in body["items"]} <= {"x0", "x1", "x2", "x3"}
 
 
-def test_finance_never_serves_merchants_or_products_above_the_risk_tolerance(api_client_for, model_version_make) -> None:
+def test_finance_never_serves_merchants_or_products_above_the_risk_tolerance(
+    api_client_for, model_version_make
+) -> None:
     bank = TenantFactory(slug="bank-r", domain="finance_risk")
     ids = [f"f{n}" for n in range(10)]
     for n, item_id in enumerate(ids):
         kind = "merchant" if n == 0 else "product"
-        ItemFactory(tenant=bank, external_id=item_id, attributes={"kind": kind, "category": "c", "risk_level": 1 + n % 5})
+        ItemFactory(
+            tenant=bank,
+            external_id=item_id,
+            attributes={"kind": kind, "category": "c", "risk_level": 1 + n % 5},
+        )
     model_version_make(bank, ids, seed=22)
     client = EndUserFactory(tenant=bank, external_id="cust", attributes={"risk_tolerance": 2})
     events_make(bank, client, ["f1", "f2"], start=NOW)

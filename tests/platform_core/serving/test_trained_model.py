@@ -19,7 +19,9 @@ from tests.platform_core.serving.conftest import events_make
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
-def test_a_model_trained_by_the_pipeline_serves_with_truthful_scores(tenant, api_client, tmp_path: Path) -> None:
+def test_a_model_trained_by_the_pipeline_serves_with_truthful_scores(
+    tenant, api_client, tmp_path: Path
+) -> None:
     from mlcore.pipeline import TrainConfig, train_pipeline
 
     rng = np.random.default_rng(0)

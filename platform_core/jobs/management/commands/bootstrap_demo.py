@@ -66,7 +66,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--users", type=int, default=int(os.environ.get("DEMO_USERS", "300")))
-        parser.add_argument("--max-minutes", type=float, default=float(os.environ.get("DEMO_TRAIN_MAX_MINUTES", "3")))
+        parser.add_argument(
+            "--max-minutes", type=float, default=float(os.environ.get("DEMO_TRAIN_MAX_MINUTES", "2"))
+        )
         parser.add_argument("--no-train", action="store_true", help="create data and keys only")
         parser.add_argument("--domains", nargs="*", help="only these domain ids")
 
@@ -99,11 +101,17 @@ class Command(BaseCommand):
         username = os.environ.get("DEMO_ADMIN_USER", "admin")
         saved = creds.get("admin") or {}
         user = user_model.objects.filter(username=username).first()
-        if user is not None and saved.get("username") == username and user.check_password(saved.get("password", "")):
+        if (
+            user is not None
+            and saved.get("username") == username
+            and user.check_password(saved.get("password", ""))
+        ):
             return saved
         password = secrets.token_urlsafe(12)
         if user is None:
-            user_model.objects.create_superuser(username=username, email=f"{username}@example.com", password=password)
+            user_model.objects.create_superuser(
+                username=username, email=f"{username}@example.com", password=password
+            )
         else:
             # The stored password was lost (credentials file deleted): set a new one and keep it.
             user.set_password(password)
@@ -144,7 +152,9 @@ class Command(BaseCommand):
                 continue
             config = {"max_minutes": max_minutes} if kind == JobKind.TRAIN else None
             try:
-                job = training_job_request(tenant=tenant, kind=kind, config=config, requested_by="bootstrap_demo")
+                job = training_job_request(
+                    tenant=tenant, kind=kind, config=config, requested_by="bootstrap_demo"
+                )
                 queued.append(f"{kind} #{job.pk}")
             except ServiceError as exc:
                 self.stderr.write(f"{tenant.slug}: {exc.message}")
@@ -153,13 +163,17 @@ class Command(BaseCommand):
     def _print(self, admin: dict[str, str], rows: list[tuple[Tenant, str, list[str]]]) -> None:
         line = "=" * 78
         self.stdout.write(line)
-        self.stdout.write(f"Console login: {admin['username']} / {admin['password']}   (kept in {_credentials_path()})")
+        self.stdout.write(
+            f"Console login: {admin['username']} / {admin['password']}   (kept in {_credentials_path()})"
+        )
         self.stdout.write("API keys (header  Authorization: Api-Key <key>), scopes ingest, read, admin:")
         for tenant, raw, queued in rows:
             status = ", ".join(queued) if queued else _status(tenant)
             self.stdout.write(f"  {tenant.slug:<20} {tenant.domain:<13} {raw}")
             self.stdout.write(f"  {'':<20} {'':<13} {status}")
-        self.stdout.write("Training runs on the Celery worker; follow it in the console under Jobs › Training jobs.")
+        self.stdout.write(
+            "Training runs on the Celery worker; follow it in the console under Jobs › Training jobs."
+        )
         self.stdout.write(line)
 
 

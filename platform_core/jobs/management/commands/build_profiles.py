@@ -28,7 +28,10 @@ class Command(BaseCommand):
             raise CommandError(f"no tenant with slug {opts['slug']!r}")
         try:
             job = training_job_request(
-                tenant=tenant, kind=JobKind.PROFILES, requested_by="manage.py build_profiles", enqueue=opts["queue"]
+                tenant=tenant,
+                kind=JobKind.PROFILES,
+                requested_by="manage.py build_profiles",
+                enqueue=opts["queue"],
             )
         except ServiceError as exc:
             raise CommandError(exc.message) from exc

@@ -12,7 +12,9 @@ from platform_core.jobs.models import FINAL_STATUSES, JobKind, JobStatus, Traini
 from platform_core.tenancy.models import Tenant
 
 
-def job_follow(command: BaseCommand, job: TrainingJob, *, poll: float = 1.0, timeout: float | None = None) -> TrainingJob:
+def job_follow(
+    command: BaseCommand, job: TrainingJob, *, poll: float = 1.0, timeout: float | None = None
+) -> TrainingJob:
     """Print the job's progress as it changes until it finishes."""
     last = None
     started = time.monotonic()
@@ -64,7 +66,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("--wait", action="store_true", help="follow progress; exit 1 if the job fails")
-        parser.add_argument("--inline", action="store_true", help="run in this process instead of on a worker")
+        parser.add_argument(
+            "--inline", action="store_true", help="run in this process instead of on a worker"
+        )
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--max-minutes", type=float)
         parser.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
@@ -75,7 +79,11 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=opts["slug"]).first()
         if tenant is None:
             raise CommandError(f"no tenant with slug {opts['slug']!r}")
-        config = {k: v for k, v in (("epochs", opts["epochs"]), ("max_minutes", opts["max_minutes"])) if v is not None}
+        config = {
+            k: v
+            for k, v in (("epochs", opts["epochs"]), ("max_minutes", opts["max_minutes"]))
+            if v is not None
+        }
         try:
             job = training_job_request(
                 tenant=tenant, config=config, requested_by="manage.py train", enqueue=not opts["inline"]
