@@ -69,7 +69,9 @@ def timed_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/foundation_bench_import")
     args = parser.parse_args()

@@ -52,14 +52,18 @@ def batch(client: int, n: int, size: int, rng: random.Random) -> bytes:
     return json.dumps({"events": events}).encode()
 
 
-def client_run(client: int, port: int, key: str, warmup: int, batches: int, size: int, start_at: float, out: mp.Queue) -> None:
+def client_run(
+    client: int, port: int, key: str, warmup: int, batches: int, size: int, start_at: float, out: mp.Queue
+) -> None:
     try:
         _client_run(client, port, key, warmup, batches, size, start_at, out)
     except Exception as exc:  # report instead of leaving the parent waiting
         out.put({"client": client, "error": repr(exc)})
 
 
-def _client_run(client: int, port: int, key: str, warmup: int, batches: int, size: int, start_at: float, out: mp.Queue) -> None:
+def _client_run(
+    client: int, port: int, key: str, warmup: int, batches: int, size: int, start_at: float, out: mp.Queue
+) -> None:
     rng = random.Random(client)
     bodies = [batch(client, n, size, rng) for n in range(warmup + batches)]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -84,15 +88,28 @@ def _client_run(client: int, port: int, key: str, warmup: int, batches: int, siz
         t = time.perf_counter()
         inserted += post(body)["inserted"]
         latencies.append(time.perf_counter() - t)
-    out.put({"client": client, "inserted": inserted, "seconds": time.perf_counter() - t0, "latencies": latencies})
+    out.put(
+        {"client": client, "inserted": inserted, "seconds": time.perf_counter() - t0, "latencies": latencies}
+    )
 
 
-def run_backend(label: str, env: dict[str, str], *, port: int, workers: int, clients: int, batches: int, size: int) -> dict:
+def run_backend(
+    label: str, env: dict[str, str], *, port: int, workers: int, clients: int, batches: int, size: int
+) -> dict:
     key = tenant_with_key(env, "bench")
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "platform_core.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "platform_core.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         for _ in range(100):
@@ -135,7 +152,9 @@ def run_backend(label: str, env: dict[str, str], *, port: int, workers: int, cli
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--pg", action="store_true")
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/foundation_bench")
@@ -149,16 +168,34 @@ def main() -> None:
     if args.sqlite or not args.pg:
         var = tempfile.mkdtemp(prefix="bench-ingest-")
         try:
-            rows.append(run_backend("sqlite", environment(database_url=None, var_dir=var), port=args.port,
-                                    workers=args.workers, clients=args.clients, batches=args.batches, size=args.size))
+            rows.append(
+                run_backend(
+                    "sqlite",
+                    environment(database_url=None, var_dir=var),
+                    port=args.port,
+                    workers=args.workers,
+                    clients=args.clients,
+                    batches=args.batches,
+                    size=args.size,
+                )
+            )
         finally:
             shutil.rmtree(var, ignore_errors=True)
     if args.pg:
         pg_database_recreate(args.pg_url)
         var = tempfile.mkdtemp(prefix="bench-ingest-")
         try:
-            rows.append(run_backend("postgresql", environment(database_url=args.pg_url, var_dir=var), port=args.port,
-                                    workers=args.workers, clients=args.clients, batches=args.batches, size=args.size))
+            rows.append(
+                run_backend(
+                    "postgresql",
+                    environment(database_url=args.pg_url, var_dir=var),
+                    port=args.port,
+                    workers=args.workers,
+                    clients=args.clients,
+                    batches=args.batches,
+                    size=args.size,
+                )
+            )
         finally:
             shutil.rmtree(var, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -166,8 +203,10 @@ def main() -> None:
     print("| backend | events/s | batches × size | clients | gunicorn workers | p50 / p95 per batch |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['backend']} | {r['events_per_s']:,} | {r['inserted'] // r['batch_size']} × {r['batch_size']} | "
-              f"{r['clients']} | {r['gunicorn_workers']} | {r['p50_batch_ms']} / {r['p95_batch_ms']} ms |")
+        print(
+            f"| {r['backend']} | {r['events_per_s']:,} | {r['inserted'] // r['batch_size']} × {r['batch_size']} | "
+            f"{r['clients']} | {r['gunicorn_workers']} | {r['p50_batch_ms']} / {r['p95_batch_ms']} ms |"
+        )
 
 
 if __name__ == "__main__":

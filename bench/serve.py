@@ -14,10 +14,13 @@ Measures, in one run:
     recommendations until the scores change; the time from the POST's answer
     (acceptance) to the first changed answer, repeated.
 
-The artifact is synthetic (``mlcore.artifacts.artifact_save`` with random item
-vectors, a random 2-block encoder in mlcore.inference's layout and the HNSW
-index that artifact_save builds for large catalogs); the events are random.
-Quality is not measured here, only the serving path.
+The artifact is synthetic (``mlcore.artifacts.artifact_save`` with item vectors
+scattered around 200 random cluster centres, as learned embeddings are, a
+random 2-block encoder in mlcore.inference's layout, and the HNSW index that
+artifact_save builds for large catalogs); the events are random (Zipf-like
+item popularity). Quality is not measured here, only the serving path.
+``--stages`` measures instead, in process, what each step of a recommendation
+costs and the RSS with the model loaded.
 
     VAR_DIR=/tmp/var-serving-bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/serving \\
         .venv/bin/python bench/serve.py --json bench/results/serve.json
@@ -156,12 +159,18 @@ def setup_data(*, n_items: int, n_users: int, events_per_user: int, seed: int) -
                 batch = []
         Event.unscoped.bulk_create(batch, batch_size=5000)
         print(f"events: {n} in {time.perf_counter() - t:.1f}s", flush=True)
-    name = f"{SLUG}/synthetic-{n_items}"
+    name = f"{SLUG}/synthetic-{n_items}-clustered"
     path = Path(default_storage.path(name))
     if not (path / "manifest.json").exists():
         t = time.perf_counter()
         nprng = np.random.default_rng(seed)
         weights = _encoder_weights(n_items, nprng)
+        # Learned item embeddings cluster (genres, categories); uniform noise would not, and would make
+        # every index look worse than on real data. 200 latent clusters, items scattered around them.
+        centroids = nprng.normal(0, 0.5, size=(200, DIM)).astype(np.float32)
+        members = nprng.integers(0, 200, size=n_items)
+        noise = nprng.normal(0, 0.2, size=(n_items, DIM)).astype(np.float32)
+        weights["item_emb"][1:] = centroids[members] + noise
         artifact_save(
             path,
             algorithm="transformer",
@@ -345,6 +354,66 @@ def freshness(port: int, key: str, users: list[str], item_count: int, trials: in
     return out
 
 
+# --------------------------------------------------------------------------- stages
+def stages(n: int = 200) -> dict:
+    """In-process cost of each step of a recommendation (min and median over ``n`` calls), and RSS."""
+    _django()
+    import numpy as np
+    from django.test import Client
+
+    from platform_core.plugins.selectors import tenant_plugin_get
+    from platform_core.serving import candidates as cand
+    from platform_core.serving import selectors as sel
+    from platform_core.serving.explanations import leave_one_out
+    from platform_core.serving.model_cache import serving_model_get
+    from platform_core.tenancy.models import Tenant
+    from platform_core.tenancy.services import api_key_create
+
+    out: dict = {"rss_mb": {"django": round(rss_mb(os.getpid()), 1)}}
+    tenant = Tenant.objects.get(slug=SLUG)
+    plugin = tenant_plugin_get(tenant=tenant)
+    model = serving_model_get(tenant=tenant)
+    out["rss_mb"]["with_model"] = round(rss_mb(os.getpid()), 1)
+    client = Client(HTTP_AUTHORIZATION=f"Api-Key {api_key_create(tenant=tenant, scopes=['read']).raw_key}")
+    _, hist = cand.user_history_get(tenant=tenant, plugin=plugin, external_id="u1")
+    seq = sel._user_sequence(history=hist, model=model, plugin=plugin)
+    query = sel._user_vector(model=model, sequence=seq)
+    idx, _ = model.artifact.index.search(query, 40)
+    ids = [model.artifact.item_ids[i] for i in idx]
+    steps = {
+        "user + history (1 query)": lambda i: cand.user_history_get(
+            tenant=tenant, plugin=plugin, external_id=f"u{i % 500}"
+        ),
+        f"encoder embed ({len(seq)} events)": lambda i: sel._user_vector(model=model, sequence=seq),
+        "HNSW search k=40": lambda i: model.artifact.index.search(query, 40),
+        "brute-force scan (for comparison)": lambda i: np.argpartition(-(model.vectors @ query), 40)[:40],
+        "item attributes, 40 (cache miss)": lambda i: (
+            cand._item_cache.clear(),
+            cand.item_attributes_get(tenant=tenant, plugin=plugin, item_ids=ids),
+        ),
+        "leave-one-out (explain=true)": lambda i: leave_one_out(
+            encoder=model.artifact.encoder, sequence=seq, max_len=model.artifact.encoder.max_len
+        ),
+        "recommendation_list (selector)": lambda i: sel.recommendation_list(
+            tenant=tenant, external_id=f"u{i % 500}", k=10
+        ),
+        "GET recommendations (Django test client)": lambda i: client.get(
+            f"/api/v1/users/u{i % 500}/recommendations?k=10"
+        ),
+        "GET /healthz (Django test client)": lambda i: client.get("/healthz"),
+    }
+    out["stages_ms"] = {}
+    for label, fn in steps.items():
+        times = []
+        for i in range(n):
+            t = time.perf_counter()
+            fn(i)
+            times.append((time.perf_counter() - t) * 1000)
+        out["stages_ms"][label] = {"min": round(min(times), 3), "p50": round(pct(times, 50), 3)}
+    out["rss_mb"]["after"] = round(rss_mb(os.getpid()), 1)
+    return out
+
+
 # --------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -359,6 +428,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--freshness-trials", type=int, default=50)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--stages", action="store_true", help="only the in-process cost of each step (no server)")
     args = ap.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -369,6 +439,13 @@ def main() -> None:
     key, users = setup_data(
         n_items=args.items, n_users=args.users, events_per_user=args.events_per_user, seed=1
     )
+    if args.stages:
+        result = stages()
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2))
+        return
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="platform_core.settings", API_THROTTLE_RATE="100000000/min")
     server = start_gunicorn(port=args.port, workers=args.workers, threads=args.threads, env=env)
     result: dict = {

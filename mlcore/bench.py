@@ -69,6 +69,7 @@ def bench_run(args: argparse.Namespace) -> dict[str, Any]:
         models=models,
         primary="transformer" if "transformer" in models else models[0],
         max_minutes=args.max_minutes,
+        train_minutes=args.train_minutes,
         epochs=args.epochs,
         dim=args.dim,
         max_len=args.max_len,
@@ -138,6 +139,12 @@ def parser_build() -> argparse.ArgumentParser:
         "--model", default="popularity,itemknn,transformer", help="comma-separated: " + ",".join(KNOWN_MODELS)
     )
     p.add_argument("--max-minutes", type=float, default=10.0, help="wall-clock budget for the whole run")
+    p.add_argument(
+        "--train-minutes",
+        type=float,
+        default=None,
+        help="cap on each neural model's training time (default: none)",
+    )
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--dim", type=int, default=64)

@@ -44,6 +44,8 @@ class TrainConfig:
     models: tuple[str, ...] = ("transformer", "itemknn", "popularity")
     primary: str = "transformer"
     max_minutes: float = 30.0
+    #: Cap on each neural model's own training time (None: whatever the run's budget leaves).
+    train_minutes: float | None = None
     epochs: int = 200
     dim: int = 64
     max_len: int | None = None
@@ -199,6 +201,8 @@ def models_train(
         remaining = deadline - time.monotonic()
         reserve = min(60.0, 0.1 * max(remaining, 0.0))
         share = (remaining - reserve) * (0.67 if name != config.primary and neural_left > 1 else 1.0)
+        if name in NEURAL and config.train_minutes is not None:
+            share = min(share, config.train_minutes * 60.0)
         model_deadline = time.monotonic() + (share if name in NEURAL else max(remaining - reserve, 1.0))
         stats = model.fit(split, deadline=model_deadline, progress=emit)
         train_seconds = time.monotonic() - t0

@@ -34,9 +34,14 @@ app.conf.task_routes = {
 # Housekeeping entries; DatabaseScheduler copies them into django-celery-beat's
 # tables, where the console shows them. Per-tenant intervals live in
 # jobs.TenantSchedule (edited in the console) and are read by the fan-out.
+# ``expires``: a run that waited past the next one (workers busy) is dropped, not piled up.
 app.conf.beat_schedule = {
-    "jobs-schedules-fan-out": {"task": "jobs.schedules_fan_out", "schedule": crontab(minute="*/5")},
-    "jobs-sweep-stale": {"task": "jobs.sweep_stale", "schedule": 60.0},
+    "jobs-schedules-fan-out": {
+        "task": "jobs.schedules_fan_out",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 290},
+    },
+    "jobs-sweep-stale": {"task": "jobs.sweep_stale", "schedule": 60.0, "options": {"expires": 55}},
 }
 
 app.autodiscover_tasks()

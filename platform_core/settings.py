@@ -124,6 +124,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start when it is missing
 # Static files (admin, Swagger UI from the sidecar) are served by WhiteNoise
 # straight from the finders: no CDN, no collectstatic step needed.
 WHITENOISE_USE_FINDERS = True

@@ -99,9 +99,7 @@ class EventFactory(TenantOwnedFactory):
     user = factory.SubFactory(EndUserFactory, tenant=factory.SelfAttribute("..tenant"))
     item = factory.SubFactory(ItemFactory, tenant=factory.SelfAttribute("..tenant"))
     type = "view"
-    timestamp = factory.Sequence(
-        lambda n: dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=n)
-    )
+    timestamp = factory.Sequence(lambda n: dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=n))
     value = None
     context = factory.LazyFunction(dict)
 

@@ -140,22 +140,22 @@ class ItemKNNModel(Recommender):
 
     def score(self, batch: Histories) -> np.ndarray:
         b, n = len(batch.items), self.n_items
-        flat_idx, flat_w = [], []
-        for row, items in enumerate(batch.items):
-            if not len(items):
-                continue
-            items0 = items.astype(np.int64) - 1
-            weights = self.decay ** np.arange(len(items0) - 1, -1, -1, dtype=np.float64)
-            starts, ends = self.nbr_ptr[items0], self.nbr_ptr[items0 + 1]
-            lengths = ends - starts
-            if not lengths.sum():
-                continue
-            idx = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
-            flat_idx.append(row * n + self.nbr_cols[idx])
-            flat_w.append(np.repeat(weights, lengths) * self.nbr_sims[idx])
-        scores = np.zeros(b * n, dtype=np.float64)
-        if flat_idx:
-            scores = np.bincount(np.concatenate(flat_idx), weights=np.concatenate(flat_w), minlength=b * n)
+        lengths = np.array([len(items) for items in batch.items], dtype=np.int64)
+        if not lengths.sum():
+            return np.broadcast_to(self._pop_tiebreak, (b, n)).astype(np.float32)
+        items0 = np.concatenate(batch.items).astype(np.int64) - 1
+        rows = np.repeat(np.arange(b), lengths)
+        # age 0 = the newest event of each user's history
+        ages = np.repeat(np.cumsum(lengths), lengths) - 1 - np.arange(len(items0))
+        weights = self.decay ** ages.astype(np.float64)
+        # Expand every history item into its neighbour list without a Python loop.
+        starts = self.nbr_ptr[items0]
+        counts = self.nbr_ptr[items0 + 1] - starts
+        total = int(counts.sum())
+        offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        flat = np.repeat(rows, counts) * n + self.nbr_cols[offsets]
+        values = np.repeat(weights, counts) * self.nbr_sims[offsets]
+        scores = np.bincount(flat, weights=values, minlength=b * n)
         return (scores.reshape(b, n) + self._pop_tiebreak).astype(np.float32)
 
 

@@ -80,9 +80,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         keyword, _, raw_key = header.partition(" ")
         if keyword != KEYWORD or not raw_key.strip():
-            raise exceptions.AuthenticationFailed(
-                f"Authorization header must be '{KEYWORD} <key>'."
-            )
+            raise exceptions.AuthenticationFailed(f"Authorization header must be '{KEYWORD} <key>'.")
         principal = principal_for_key(raw_key.strip())
         if principal is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")

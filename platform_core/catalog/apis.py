@@ -37,8 +37,12 @@ _ITEM_OUT = inline_serializer(
         "updated_at": serializers.DateTimeField(),
     },
 )
-_UPSERT_OUT = inline_serializer("UpsertResult", {"created": serializers.IntegerField(), "updated": serializers.IntegerField()})
-_DELETED_OUT = inline_serializer("Deleted", {"deleted": serializers.DictField(child=serializers.IntegerField())})
+_UPSERT_OUT = inline_serializer(
+    "UpsertResult", {"created": serializers.IntegerField(), "updated": serializers.IntegerField()}
+)
+_DELETED_OUT = inline_serializer(
+    "Deleted", {"deleted": serializers.DictField(child=serializers.IntegerField())}
+)
 _LIST_PARAMS = [
     OpenApiParameter("external_id_prefix", str),
     OpenApiParameter("updated_since", str, description="ISO 8601 with a time zone"),
@@ -94,7 +98,9 @@ class UserCollectionApi(TenantListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        request=inline_serializer("UserBulk", {"users": serializers.ListField(child=serializers.DictField())}),
+        request=inline_serializer(
+            "UserBulk", {"users": serializers.ListField(child=serializers.DictField())}
+        ),
         responses=_UPSERT_OUT,
     )
     def post(self, request: Request) -> Response:
@@ -148,12 +154,16 @@ class ItemCollectionApi(TenantListAPIView):
     def serialize(self, rows: list[Any]) -> list[dict[str, Any]]:
         return [_item_out(i, listing=True) for i in rows]
 
-    @extend_schema(parameters=[*_LIST_PARAMS, OpenApiParameter("active", bool)], responses=_ITEM_OUT.__class__(many=True))
+    @extend_schema(
+        parameters=[*_LIST_PARAMS, OpenApiParameter("active", bool)], responses=_ITEM_OUT.__class__(many=True)
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        request=inline_serializer("ItemBulk", {"items": serializers.ListField(child=serializers.DictField())}),
+        request=inline_serializer(
+            "ItemBulk", {"items": serializers.ListField(child=serializers.DictField())}
+        ),
         responses=_UPSERT_OUT,
     )
     def post(self, request: Request) -> Response:
@@ -175,7 +185,9 @@ class ItemDetailApi(TenantAPIView):
         return Response(_item_out(item, listing=False))
 
     @extend_schema(
-        request=inline_serializer("ItemPut", {"attributes": _ATTRS, "active": serializers.BooleanField(default=True)}),
+        request=inline_serializer(
+            "ItemPut", {"attributes": _ATTRS, "active": serializers.BooleanField(default=True)}
+        ),
         responses=_ITEM_OUT,
     )
     def put(self, request: Request, external_id: str) -> Response:
@@ -212,6 +224,10 @@ def _shape_error(key: str) -> Response:
     from platform_core.common.errors import error_body
 
     return Response(
-        error_body("validation_error", f"Invalid input: the body must be {{\"{key}\": [...]}}", {key: ["is required and must be the only field"]}),
+        error_body(
+            "validation_error",
+            f'Invalid input: the body must be {{"{key}": [...]}}',
+            {key: ["is required and must be the only field"]},
+        ),
         status=status.HTTP_400_BAD_REQUEST,
     )

@@ -16,12 +16,16 @@ from platform_core.tenancy.models import Tenant
 
 def enduser_get_for_tenant(*, tenant: Tenant, external_id: str) -> EndUser:
     """The tenant's end user; NotFound for a missing id and for another tenant's alike."""
-    return object_get_for_tenant(model=EndUser, tenant=tenant, label=f"user {external_id!r}", external_id=external_id)
+    return object_get_for_tenant(
+        model=EndUser, tenant=tenant, label=f"user {external_id!r}", external_id=external_id
+    )
 
 
 def item_get_for_tenant(*, tenant: Tenant, external_id: str) -> Item:
     """The tenant's item; NotFound for a missing id and for another tenant's alike."""
-    return object_get_for_tenant(model=Item, tenant=tenant, label=f"item {external_id!r}", external_id=external_id)
+    return object_get_for_tenant(
+        model=Item, tenant=tenant, label=f"item {external_id!r}", external_id=external_id
+    )
 
 
 def enduser_list(
@@ -52,7 +56,9 @@ def item_list(
     return qs
 
 
-def attributes_for_reading(*, tenant: Tenant, kind: str, attributes: dict[str, Any], listing: bool) -> dict[str, Any]:
+def attributes_for_reading(
+    *, tenant: Tenant, kind: str, attributes: dict[str, Any], listing: bool
+) -> dict[str, Any]:
     """Stored attributes → what the owner tenant's API shows; lists never show sensitive fields."""
     plugin = tenant_plugin_get(tenant=tenant)
     plain = attributes_unseal(plugin=plugin, kind=kind, attributes=attributes)  # type: ignore[arg-type]

@@ -75,7 +75,9 @@ def _attributes_clean(
 
 def enduser_upsert(*, tenant: Tenant, external_id: str, attributes: Any) -> tuple[EndUser, bool]:
     """Create or replace an end user's attributes. Returns ``(user, created)``."""
-    result = enduser_bulk_upsert(tenant=tenant, rows=[{"user_id": external_id, "attributes": attributes}], path="")
+    result = enduser_bulk_upsert(
+        tenant=tenant, rows=[{"user_id": external_id, "attributes": attributes}], path=""
+    )
     user = EndUser.objects.for_tenant(tenant).get(external_id=external_id)
     return user, result.created == 1
 
@@ -128,7 +130,11 @@ def _bulk_upsert(
             _add(errors, f"{prefix}{extra}", "is not a known field")
         ext = external_id_check(row.get(id_key), f"{prefix}{id_key}", errors)
         attrs = _attributes_clean(
-            tenant=tenant, kind=kind, attributes=row.get("attributes"), path=f"{prefix}attributes", errors=errors
+            tenant=tenant,
+            kind=kind,
+            attributes=row.get("attributes"),
+            path=f"{prefix}attributes",
+            errors=errors,
         )
         values: dict[str, Any] = {"attributes": attrs}
         if kind == "item":
@@ -146,9 +152,15 @@ def _bulk_upsert(
     with transaction.atomic():
         existing = {
             obj.external_id: obj
-            for obj in model.objects.for_tenant(tenant).filter(external_id__in=list(clean)).select_for_update()
+            for obj in model.objects.for_tenant(tenant)
+            .filter(external_id__in=list(clean))
+            .select_for_update()
         }
-        new = [model(tenant=tenant, external_id=ext, **vals) for ext, vals in clean.items() if ext not in existing]
+        new = [
+            model(tenant=tenant, external_id=ext, **vals)
+            for ext, vals in clean.items()
+            if ext not in existing
+        ]
         model.unscoped.bulk_create(new, batch_size=1000)  # unscoped: rows carry their tenant
         changed = []
         for ext, obj in existing.items():
@@ -201,7 +213,9 @@ def item_delete(*, tenant: Tenant, external_id: str) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------- bulk id resolution
-def _rows_insert_ignoring_conflicts(*, model: type[models.Model], tenant: Tenant, external_ids: list[str]) -> None:
+def _rows_insert_ignoring_conflicts(
+    *, model: type[models.Model], tenant: Tenant, external_ids: list[str]
+) -> None:
     """Bare rows (empty attributes) for new external ids, in multi-row statements.
 
     ``ON CONFLICT DO NOTHING``: a concurrent request may create the same ids;
@@ -251,7 +265,9 @@ def _ids_resolve(
 ) -> dict[str, int]:
     wanted = list(dict.fromkeys(external_ids))
     found = _ids_select(model=model, tenant=tenant, external_ids=wanted)
-    missing = [ext for ext in wanted if ext not in found]
+    # Sorted: concurrent requests then take the unique-index locks in one
+    # order, so overlapping creations wait for each other instead of deadlocking.
+    missing = sorted(ext for ext in wanted if ext not in found)
     if create and missing:
         _rows_insert_ignoring_conflicts(model=model, tenant=tenant, external_ids=missing)
         found.update(_ids_select(model=model, tenant=tenant, external_ids=missing))

@@ -33,4 +33,6 @@ def query_bool(request: Request, name: str) -> bool | None:
         return True
     if raw.lower() in ("false", "0", "no"):
         return False
-    raise ValidationFailed(f"Invalid input: {name}: must be true or false", fields={name: ["must be true or false"]})
+    raise ValidationFailed(
+        f"Invalid input: {name}: must be true or false", fields={name: ["must be true or false"]}
+    )

@@ -40,7 +40,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return qs
         return qs.filter(**{f"{self.tenant_field}__in": allowed})
 
-    def formfield_for_foreignkey(self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any) -> Any:
+    def formfield_for_foreignkey(
+        self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> Any:
         allowed = tenants_for_request(request)
         if allowed is not None:
             related = db_field.related_model

@@ -13,7 +13,15 @@ from platform_core.events.models import Event
 
 @admin.register(Event)
 class EventAdmin(TenantScopedAdmin):
-    list_display = ("event_id", "tenant", "user_external_id", "item_external_id", "type", "timestamp", "value")
+    list_display = (
+        "event_id",
+        "tenant",
+        "user_external_id",
+        "item_external_id",
+        "type",
+        "timestamp",
+        "value",
+    )
     list_filter = ("type", "tenant")
     date_hierarchy = "timestamp"
     search_fields = ("event_id", "user__external_id", "item__external_id")

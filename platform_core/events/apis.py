@@ -59,7 +59,7 @@ class EventCollectionApi(TenantListAPIView):
         request=_BATCH,
         responses={201: _RESULT, 200: _RESULT},
         description=(
-            "One event object, or {\"events\": [...]} with up to EVENTS_MAX_BATCH (10,000) events. "
+            'One event object, or {"events": [...]} with up to EVENTS_MAX_BATCH (10,000) events. '
             "The whole batch is validated first: any bad row gives 400 listing every bad field and "
             "nothing is written. A repeated event_id is stored once and counted as a duplicate. "
             "201 when something was inserted, 200 when everything was a duplicate."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class EventError(str, enum.Enum):
+class EventError(enum.StrEnum):
     INVALID_BATCH = "invalid_events"
     BATCH_TOO_LARGE = "batch_too_large"
     UNKNOWN_ENTITY = "unknown_entity"

@@ -134,7 +134,8 @@ class _ChunkValidator:
             found = self.plugin.validate_event(
                 {"type": type_, "item_id": "x" if has_item else None, "context": context}, path=""
             )
-            if len(self._domain_cache) < 100_000:
+            # Bounded: contexts with amounts are mostly unique and would only grow it.
+            if len(self._domain_cache) < 10_000 and len(context_json) <= 128:
                 self._domain_cache[key] = found
         if not found:
             return None
@@ -156,13 +157,22 @@ class _ChunkValidator:
         item = frame["item_id"].str.strip()
         type_ = frame["type"].str.strip()
         flag((user == "").to_numpy(), "user_id: is required")
-        flag((user.str.len() > MAX_EXTERNAL_ID).to_numpy(), f"user_id: must be at most {MAX_EXTERNAL_ID} characters")
-        flag((item.str.len() > MAX_EXTERNAL_ID).to_numpy(), f"item_id: must be at most {MAX_EXTERNAL_ID} characters")
+        flag(
+            (user.str.len() > MAX_EXTERNAL_ID).to_numpy(),
+            f"user_id: must be at most {MAX_EXTERNAL_ID} characters",
+        )
+        flag(
+            (item.str.len() > MAX_EXTERNAL_ID).to_numpy(),
+            f"item_id: must be at most {MAX_EXTERNAL_ID} characters",
+        )
         flag((type_ == "").to_numpy(), "type: is required")
         flag((type_.str.len() > MAX_TYPE).to_numpy(), f"type: must be at most {MAX_TYPE} characters")
         ts = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce", format="ISO8601")
         flag(ts.isna().to_numpy(), "timestamp: must be an ISO 8601 datetime")
-        flag((ts < self.earliest).fillna(False).to_numpy(), "timestamp: must not be before 1970-01-01T00:00:00Z")
+        flag(
+            (ts < self.earliest).fillna(False).to_numpy(),
+            "timestamp: must not be before 1970-01-01T00:00:00Z",
+        )
         flag((ts > self.latest).fillna(False).to_numpy(), "timestamp: is too far in the future")
         if "value" in frame:
             raw_value = frame["value"].str.strip()
@@ -176,7 +186,10 @@ class _ChunkValidator:
             value = pd.Series(np.nan, index=frame.index)
         if "event_id" in frame:
             event_id = frame["event_id"].str.strip()
-            flag((event_id.str.len() > MAX_EVENT_ID).to_numpy(), f"event_id: must be at most {MAX_EVENT_ID} characters")
+            flag(
+                (event_id.str.len() > MAX_EVENT_ID).to_numpy(),
+                f"event_id: must be at most {MAX_EVENT_ID} characters",
+            )
         else:
             event_id = pd.Series([""] * n, index=frame.index)
 
@@ -200,7 +213,9 @@ class _ChunkValidator:
         limit = settings.EVENTS_MAX_CONTEXT_BYTES
         for pos in np.flatnonzero(~bad & has_context):
             context = {
-                name: _cell(cell) for name, cell in zip(self.context_names, cells[pos], strict=True) if cell != ""
+                name: _cell(cell)
+                for name, cell in zip(self.context_names, cells[pos], strict=True)
+                if cell != ""
             }
             text = json.dumps(context, separators=(",", ":"), ensure_ascii=False)
             contexts[pos] = text
@@ -216,8 +231,13 @@ class _ChunkValidator:
         if missing_id.any():
             # Deterministic: the same row content always gets the same id.
             parts = zip(
-                user[missing_id], item[missing_id], type_[missing_id], frame["timestamp"][missing_id],
-                raw_value[missing_id], contexts[missing_id], strict=True,
+                user[missing_id],
+                item[missing_id],
+                type_[missing_id],
+                frame["timestamp"][missing_id],
+                raw_value[missing_id],
+                contexts[missing_id],
+                strict=True,
             )
             event_id = event_id.copy()
             event_id[missing_id] = [
@@ -267,7 +287,9 @@ def _write_sqlite(*, tenant: Tenant, valid: pd.DataFrame, result: ImportResult) 
             user_pk = users.get(uid)
             item_pk = items.get(iid) if iid is not None else None
             if user_pk is None or (iid is not None and item_pk is None):
-                rejected.append((row, "user_id: unknown user" if user_pk is None else "item_id: unknown item"))
+                rejected.append(
+                    (row, "user_id: unknown user" if user_pk is None else "item_id: unknown item")
+                )
                 continue
             value = None if val is None or math.isnan(val) else float(val)
             rows.append((tid, eid, user_pk, item_pk, typ, pd.Timestamp(ts).to_pydatetime(), value, ctx))
@@ -346,7 +368,7 @@ def event_import(
     *,
     tenant: Tenant,
     path: str | Path,
-    chunksize: int = 100_000,
+    chunksize: int = 50_000,
     max_reasons: int = 20,
     on_chunk: Callable[[int], None] | None = None,
 ) -> ImportResult:
@@ -365,7 +387,9 @@ def event_import(
     """
     path = Path(path)
     if not path.exists():
-        raise ValidationFailed(f"No such file: {path}", code=EventError.IMPORT_FILE, fields={"file": ["does not exist"]})
+        raise ValidationFailed(
+            f"No such file: {path}", code=EventError.IMPORT_FILE, fields={"file": ["does not exist"]}
+        )
     plugin = tenant_plugin_get(tenant=tenant)
     result = ImportResult()
     writer = _write_postgres if connection.vendor == "postgresql" else _write_sqlite

@@ -20,9 +20,7 @@ class Event(TenantOwnedModel):
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "event_id"], name="event_tenant_event_id")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "event_id"], name="event_tenant_event_id")]
         indexes = [
             models.Index(fields=["tenant", "user", "timestamp"], name="event_user_timeline"),
             models.Index(fields=["tenant", "item", "timestamp"], name="event_item_time"),

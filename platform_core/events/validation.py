@@ -98,7 +98,9 @@ def _domain_errors(
     """``plugin.validate_event`` for one row, memoised per batch on what it reads
     (type, whether there is an item, the context): most rows of a batch repeat."""
     if cache is None or len(context_json) > 256:
-        return plugin.validate_event({"type": type_, "item_id": "x" if has_item else None, "context": context}, path=path)
+        return plugin.validate_event(
+            {"type": type_, "item_id": "x" if has_item else None, "context": context}, path=path
+        )
     key = (type_, has_item, context_json)
     found = cache.get(key)
     if found is None:
@@ -193,7 +195,7 @@ def batch_clean(payload: Any, *, plugin: DomainPlugin, now: dt.datetime) -> tupl
     elif isinstance(payload, dict):
         rows, paths = [payload], [""]
     else:
-        _add(errors, "non_field_errors", "must be an event object or {\"events\": [...]}")
+        _add(errors, "non_field_errors", 'must be an event object or {"events": [...]}')
         return [], errors
     clean: list[CleanEvent] = []
     cache: dict[tuple[str, bool, str], Errors] = {}

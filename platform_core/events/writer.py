@@ -17,7 +17,17 @@ from platform_core.events.models import Event
 
 Row = tuple[int, str, int, int | None, str, dt.datetime, float | None, str]
 
-_COLUMNS = ("tenant_id", "event_id", "user_id", "item_id", "type", "timestamp", "value", "context", "received_at")
+_COLUMNS = (
+    "tenant_id",
+    "event_id",
+    "user_id",
+    "item_id",
+    "type",
+    "timestamp",
+    "value",
+    "context",
+    "received_at",
+)
 
 
 def _sqlite_datetime(value: dt.datetime) -> str:
@@ -37,25 +47,27 @@ def events_insert(*, rows: Sequence[Row]) -> int:
     """
     if not rows:
         return 0
+    # Stable sort by event_id: concurrent batches sharing ids lock them in one
+    # order (no deadlock); the first occurrence of a repeated id still wins.
+    rows = sorted(rows, key=lambda r: r[1])
     received = timezone.now()
     cols = ", ".join(connection.ops.quote_name(c) for c in _COLUMNS)
     head = f"INSERT INTO {_table()} ({cols}) VALUES "
     tail = " ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING 1"
     inserted = 0
     if connection.vendor == "postgresql":
-        from psycopg2.extras import execute_values
-
+        # One statement over column arrays: psycopg2 adapts eight lists far
+        # faster than it mogrifies a template per row (execute_values).
+        columns = list(zip(*rows, strict=True))
+        sql = (
+            f"{head[: -len(' VALUES ')]} "
+            "SELECT %s, e, u, i, t, ts, v, c::jsonb, %s FROM unnest("
+            "%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[], %s::float8[], %s::text[]"
+            ") AS x(e, u, i, t, ts, v, c)" + tail
+        )
         with connection.cursor() as cursor:
-            values = [(*r, received) for r in rows]
-            result = execute_values(
-                cursor.cursor,
-                head + "%s" + tail,
-                values,
-                template="(%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)",
-                page_size=1000,
-                fetch=True,
-            )
-            inserted = len(result)
+            cursor.execute(sql, [rows[0][0], received, *(list(col) for col in columns[1:])])
+            inserted = len(cursor.fetchall())
     else:
         received_db = _sqlite_datetime(received)
         adapt = _sqlite_datetime

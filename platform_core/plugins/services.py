@@ -214,3 +214,33 @@ def dataset_load(
             fields={"path": [str(exc)]},
         ) from exc
     return data_load(tenant=tenant, data=data, progress=progress)
+
+
+# --------------------------------------------------------------------------- key rotation
+def sensitive_attributes_rotate(*, tenant: Tenant, batch_size: int = 1000) -> int:
+    """Re-encrypt the tenant's sensitive attributes with the newest key.
+
+    Run after putting a new key first in ``FIELD_ENCRYPTION_KEYS`` and before
+    dropping the old one. Returns the number of rows rewritten.
+    """
+    from platform_core.catalog.models import EndUser, Item
+    from platform_core.plugins.crypto import attributes_rotate
+
+    plugin = tenant_plugin_get(tenant=tenant)
+    rewritten = 0
+    for kind, model in (("user", EndUser), ("item", Item)):
+        if not plugin.sensitive_fields(kind):  # type: ignore[arg-type]
+            continue
+        qs = model.objects.for_tenant(tenant).only("pk", "attributes").order_by("pk")
+        last = 0
+        while True:
+            rows = list(qs.filter(pk__gt=last)[:batch_size])
+            if not rows:
+                break
+            for row in rows:
+                row.attributes = attributes_rotate(plugin=plugin, kind=kind, attributes=row.attributes or {})  # type: ignore[arg-type]
+            with transaction.atomic():
+                model.unscoped.bulk_update(rows, ["attributes"])  # unscoped: rows carry their tenant
+            rewritten += len(rows)
+            last = rows[-1].pk
+    return rewritten

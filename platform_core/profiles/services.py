@@ -9,6 +9,7 @@ alone: training writes them).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections import defaultdict
@@ -19,7 +20,9 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from domains.base import DomainPlugin, EventRecord, UserRecord
@@ -234,7 +237,7 @@ def profile_compute(
                 type=t,
                 timestamp=ts,
                 value=v,
-                context=c or {},
+                context=_context_decode(c),
             )
             for i, t, ts, v, c in events
         ]
@@ -262,15 +265,46 @@ def _upsert(rows: list[UserProfile]) -> None:
         )
 
 
-def _event_rows(tenant: Tenant, user_ids: Iterable[int] | None = None) -> Iterable[tuple]:
-    qs = Event.objects.for_tenant(tenant)
-    if user_ids is not None:
-        qs = qs.filter(user_id__in=list(user_ids))
-    return (
-        qs.order_by("user_id", "timestamp", "id")
-        .values_list("user_id", "item_id", "type", "timestamp", "value", "context")
-        .iterator(chunk_size=10_000)
+def _timestamp(value: Any) -> dt.datetime:
+    """A raw database timestamp → aware UTC datetime (SQLite gives text, PostgreSQL datetimes)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _context_decode(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return json.loads(value) if value not in ("", "{}") else {}
+    return value or {}
+
+
+def _events_by_user(tenant: Tenant, lo: int, hi: int) -> dict[int, list[tuple]]:
+    """Events of the users with ``lo <= pk <= hi``, oldest first, as ``{user_pk: [(item, type, ts, value, context)]}``.
+
+    One query per batch of users on the (tenant, user, timestamp) index; the
+    rows are read raw (no ORM converters: they cost more than the profile
+    itself), timestamps parsed here and contexts decoded only when a hook
+    reads them.
+    """
+    qs = (
+        Event.objects.for_tenant(tenant)
+        .filter(user_id__gte=lo, user_id__lte=hi)
+        .order_by("user_id", "timestamp", "id")
     )
+    ts_column = "timestamp"
+    if connection.vendor == "sqlite":
+        # As text: sqlite3's registered timestamp converter (a regex per row) is the slowest part otherwise.
+        qs = qs.annotate(ts_text=Cast("timestamp", output_field=TextField()))
+        ts_column = "ts_text"
+    qs = qs.values_list("user_id", "item_id", "type", ts_column, "value", "context")
+    sql, params = qs.query.sql_with_params()
+    out: dict[int, list[tuple]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(20_000):
+            for user_id, item_id, etype, ts, value, context in rows:
+                out[user_id].append((item_id, etype, _timestamp(ts), value, context))
+    return out
 
 
 # --------------------------------------------------------------------------- services
@@ -283,6 +317,9 @@ def profile_build_bulk(
 ) -> int:
     """Compute and store the profile of every user of ``tenant`` (users without events too).
 
+    Users are taken in batches of ``batch_size`` (by primary key); each batch
+    costs one event query and one upsert statement.
+
     Returns:
         The number of profiles written.
     """
@@ -293,35 +330,29 @@ def profile_build_bulk(
     )
     total = len(users)
     started = time.monotonic()
-    batch: list[UserProfile] = []
     done = 0
-    events = iter(_event_rows(tenant))
-    pending = next(events, None)
-
-    def flush() -> None:
-        nonlocal done
+    for start in range(0, total, batch_size):
+        chunk = users[start : start + batch_size]
+        events = _events_by_user(tenant, chunk[0][0], chunk[-1][0])
+        rows = [
+            UserProfile(
+                tenant=tenant,
+                user_id=pk,
+                computed_at=now,
+                **profile_compute(ctx=ctx, external_id=ext, attributes=attrs, events=events.get(pk, ())),
+            )
+            for pk, ext, attrs in chunk
+        ]
         with transaction.atomic():
-            _upsert(batch)
-        done += len(batch)
-        batch.clear()
+            _upsert(rows)
+        done += len(rows)
         if progress is not None:
             elapsed = time.monotonic() - started
-            eta = elapsed / done * (total - done) if done else None
-            progress(ProfileProgress("profiles", done, total, eta, f"{done}/{total} users"))
-
-    for pk, ext, attrs in users:
-        mine: list[tuple] = []
-        # Events come ordered by user pk, like the users: a merge, no per-user query.
-        while pending is not None and pending[0] <= pk:
-            if pending[0] == pk:
-                mine.append(pending[1:])
-            pending = next(events, None)
-        fields = profile_compute(ctx=ctx, external_id=ext, attributes=attrs, events=mine)
-        batch.append(UserProfile(tenant=tenant, user_id=pk, computed_at=now, **fields))
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
+            progress(
+                ProfileProgress(
+                    "profiles", done, total, elapsed / done * (total - done), f"{done}/{total} users"
+                )
+            )
     if progress is not None and total == 0:
         progress(ProfileProgress("profiles", 0, 0, 0.0, "no users"))
     return done
@@ -338,7 +369,7 @@ def profile_refresh_user(*, tenant: Tenant, external_id: str, now: dt.datetime |
         raise NotFound(f"No user {external_id!r}.")
     now = now or timezone.now()
     ctx = _Context(tenant, now)
-    rows = [r[1:] for r in _event_rows(tenant, [user.pk])]
+    rows = _events_by_user(tenant, user.pk, user.pk).get(user.pk, [])
     fields = profile_compute(ctx=ctx, external_id=external_id, attributes=user.attributes, events=rows)
     _upsert([UserProfile(tenant=tenant, user_id=user.pk, computed_at=now, **fields)])
     _embedding_refresh(tenant=tenant, user=user, rows=rows, ctx=ctx)

@@ -342,7 +342,10 @@ def attribute_vector(
 def new_items_get(
     *, tenant: Tenant, plugin: DomainPlugin, model: ServingModel
 ) -> list[tuple[str, dict[str, Any], np.ndarray]]:
-    """Active items the active model has never seen, with attribute-similarity vectors (cached briefly)."""
+    """Active items the active model has never seen, with attribute-similarity vectors.
+
+    Cached in process for ``SERVING_POPULAR_CACHE_SECONDS``: a new item becomes reachable within that time.
+    """
     key = (tenant.pk, model.version_id)
     hit = _new_items.get(key)
     now = time.monotonic()
@@ -350,21 +353,28 @@ def new_items_get(
         return hit[1]
     # Items created before the version may still be unknown to it (no events then): look back a day.
     since = model.version_created_at - timedelta(days=1)
-    rows = (
+    recent = (
         Item.objects.for_tenant(tenant)
         .filter(active=True, created_at__gte=since)
         .order_by("-created_at")
-        .values_list("external_id", "attributes")[:NEW_ITEMS_MAX]
+        .values_list("external_id", flat=True)[: NEW_ITEMS_MAX * 4]
+    )
+    # Ids first: parsing the attributes of items the model knows would be wasted work.
+    unknown = [ext for ext in recent if ext not in model.artifact.item_index][:NEW_ITEMS_MAX]
+    rows = (
+        Item.objects.for_tenant(tenant)
+        .filter(external_id__in=unknown)
+        .values_list("external_id", "attributes")
+        if unknown
+        else []
     )
     out: list[tuple[str, dict[str, Any], np.ndarray]] = []
     for ext, attrs in rows:
-        if ext in model.artifact.item_index:
-            continue
         plain = attributes_unseal(plugin=plugin, kind="item", attributes=attrs or {})
         vector = attribute_vector(tenant=tenant, plugin=plugin, model=model, attributes=plain)
         if vector is not None:
             out.append((ext, plain, vector))
-    _new_items.put(key, (now + settings.HOT_CACHE_SECONDS, out))
+    _new_items.put(key, (now + settings.SERVING_POPULAR_CACHE_SECONDS, out))
     return out
 
 

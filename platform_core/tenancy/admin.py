@@ -46,11 +46,15 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = (MembershipInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
-        qs = super().get_queryset(request).annotate(
-            users_count=_count_of(EndUser),
-            items_count=_count_of(Item),
-            events_count=_count_of(Event),
-            keys_count=Count("api_keys", distinct=True),
+        qs = (
+            super()
+            .get_queryset(request)
+            .annotate(
+                users_count=_count_of(EndUser),
+                items_count=_count_of(Item),
+                events_count=_count_of(Event),
+                keys_count=Count("api_keys", distinct=True),
+            )
         )
         allowed = tenants_for_request(request)
         return qs if allowed is None else qs.filter(pk__in=allowed)

@@ -62,6 +62,7 @@ class TenantMembership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "user"], name="tenant_membership_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="tenant_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant}"

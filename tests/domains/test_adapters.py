@@ -195,7 +195,9 @@ def test_foursquare_nyc(tmp_path: Path) -> None:
 
 def test_lastfm_drops_the_bogus_pre_2002_tag_dates(tmp_path: Path) -> None:
     (tmp_path / "user_artists.dat").write_text("userID\tartistID\tweight\n2\t51\t10\n")
-    (tmp_path / "user_taggedartists.dat").write_text("userID\tartistID\ttagID\tday\tmonth\tyear\n2\t51\t1\t1\t1\t1956\n")
+    (tmp_path / "user_taggedartists.dat").write_text(
+        "userID\tartistID\ttagID\tday\tmonth\tyear\n2\t51\t1\t1\t1\t1956\n"
+    )
     data = SocialPlugin.dataset_adapters()["lastfm-hetrec2011"](tmp_path)
     _valid(SocialPlugin, data)
     # No usable tag date: the play is dated at the end of the collection and there is no like.

@@ -12,7 +12,13 @@ from platform_core.events.models import Event
 from platform_core.tenancy.services import api_key_create, api_key_revoke
 
 pytestmark = pytest.mark.django_db
-EVENT = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "type": "view", "timestamp": "2026-01-01T00:00:00Z"}
+EVENT = {
+    "event_id": "e1",
+    "user_id": "u1",
+    "item_id": "i1",
+    "type": "view",
+    "timestamp": "2026-01-01T00:00:00Z",
+}
 
 
 def client_with(header: str | None) -> APIClient:

@@ -49,7 +49,11 @@ def test_bulk_upsert_counts_created_and_updated_and_is_all_or_nothing(api_client
     bad = [{"item_id": "c", "attributes": SHOE}, {"item_id": "d", "attributes": {}}, {"item_id": 5}]
     r = api_client.post("/api/v1/items", {"items": bad}, format="json")
     assert r.status_code == 400
-    assert set(r.json()["error"]["fields"]) == {"items[1].attributes.category", "items[2].item_id", "items[2].attributes.category"}
+    assert set(r.json()["error"]["fields"]) == {
+        "items[1].attributes.category",
+        "items[2].item_id",
+        "items[2].attributes.category",
+    }
     assert Item.objects.for_tenant(tenant).count() == 2
     r = api_client.post("/api/v1/users", {"users": [{"user_id": "x"}, {"user_id": "x"}]}, format="json")
     assert r.json()["error"]["fields"] == {"users[1].user_id": ["appears twice in this batch"]}

@@ -25,7 +25,15 @@ def superuser_client(client):
 def staff_client_for_a(client, tenant):
     """A staff user of tenant A only, with view/change permissions on the catalog and keys."""
     user = User.objects.create_user("alice", password="pw", is_staff=True)
-    codenames = ["view_enduser", "change_enduser", "view_apikey", "add_apikey", "change_apikey", "view_event", "view_tenant"]
+    codenames = [
+        "view_enduser",
+        "change_enduser",
+        "view_apikey",
+        "add_apikey",
+        "change_apikey",
+        "view_event",
+        "view_tenant",
+    ]
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     TenantMembership.objects.create(tenant=tenant, user=user)
     client.force_login(user)
@@ -50,9 +58,7 @@ def test_api_key_secret_is_shown_once_then_revoked(superuser_client, tenant):
     assert key.secret_hash == key_hash(secret) and key.scopes == ["ingest", "read"]
     detail = superuser_client.get(f"/admin/tenancy/apikey/{key.pk}/change/").content.decode()
     assert secret not in detail and secret.split(".")[1] not in detail
-    superuser_client.post(
-        "/admin/tenancy/apikey/", {"action": "revoke", "_selected_action": [key.pk]}
-    )
+    superuser_client.post("/admin/tenancy/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
     key.refresh_from_db()
     assert key.revoked_at is not None
 
@@ -85,5 +91,7 @@ def test_staff_see_only_their_tenants(staff_client_for_a, tenant, other_tenant):
     tenants = staff_client_for_a.get("/admin/tenancy/tenant/").content.decode()
     assert "tenant-a" in tenants and "tenant-b" not in tenants
     # cannot create a key for tenant B
-    r = staff_client_for_a.post("/admin/tenancy/apikey/add/", {"tenant": other_tenant.pk, "name": "x", "scopes": ["read"]})
+    r = staff_client_for_a.post(
+        "/admin/tenancy/apikey/add/", {"tenant": other_tenant.pk, "name": "x", "scopes": ["read"]}
+    )
     assert r.status_code == 200 and not ApiKey.objects.filter(name="x").exists()

@@ -81,7 +81,9 @@ def test_tenant_without_auto_create_rejects_unknown_entities(tenant, tmp_path):
     EndUser.unscoped.create(tenant=tenant, external_id="u1")
     Item.unscoped.create(tenant=tenant, external_id="i1")
     path = tmp_path / "e.csv"
-    path.write_text("user_id,item_id,type,timestamp\nu1,i1,view,2026-01-01T00:00:00Z\nu9,i1,view,2026-01-01T00:00:00Z\n")
+    path.write_text(
+        "user_id,item_id,type,timestamp\nu1,i1,view,2026-01-01T00:00:00Z\nu9,i1,view,2026-01-01T00:00:00Z\n"
+    )
     result = run(tenant.slug, path)
     assert (result["inserted"], result["rejected"]) == (1, 1)
     assert result["reasons"][0].startswith("row 2: ")

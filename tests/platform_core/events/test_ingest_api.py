@@ -32,14 +32,20 @@ def count(tenant) -> int:
 
 
 def test_batch_is_stored_and_entities_created_on_the_fly(api_client, tenant):
-    batch = [ev(n) for n in range(5)] + [ev(5, type="purchase", value=19.5, context={"amount": 19.5, "quantity": 1})]
+    batch = [ev(n) for n in range(5)] + [
+        ev(5, type="purchase", value=19.5, context={"amount": 19.5, "quantity": 1})
+    ]
     r = api_client.post(URL, {"events": batch}, format="json")
     assert r.status_code == 201, r.json()
     # 6 events; users u0,u1,u2; items i0,i1
     assert r.json() == {"received": 6, "inserted": 6, "duplicates": 0, "users_created": 3, "items_created": 2}
     assert count(tenant) == 6
     purchase = Event.objects.for_tenant(tenant).get(event_id="e5")
-    assert (purchase.type, purchase.value, purchase.context) == ("purchase", 19.5, {"amount": 19.5, "quantity": 1})
+    assert (purchase.type, purchase.value, purchase.context) == (
+        "purchase",
+        19.5,
+        {"amount": 19.5, "quantity": 1},
+    )
     assert purchase.timestamp == dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
     assert purchase.user.external_id == "u2" and purchase.item.external_id == "i1"
 
@@ -60,8 +66,17 @@ def test_same_batch_twice_gives_same_rows_and_all_duplicates(api_client, tenant)
     second = api_client.post(URL, batch, format="json")
     assert second.status_code == 200
     assert first["inserted"] == 10
-    assert second.json() == {"received": 10, "inserted": 0, "duplicates": 10, "users_created": 0, "items_created": 0}
-    assert sorted(Event.objects.for_tenant(tenant).values_list("event_id", "user_id", "item_id")) == rows_after_first
+    assert second.json() == {
+        "received": 10,
+        "inserted": 0,
+        "duplicates": 10,
+        "users_created": 0,
+        "items_created": 0,
+    }
+    assert (
+        sorted(Event.objects.for_tenant(tenant).values_list("event_id", "user_id", "item_id"))
+        == rows_after_first
+    )
 
 
 def test_duplicates_within_one_batch_count_once(api_client, tenant):
@@ -125,7 +140,12 @@ def test_batch_over_the_limit_is_refused(api_client, tenant):
 
 @pytest.mark.parametrize(
     ("body", "path"),
-    [({"events": []}, "events"), ({"events": {}}, "events"), ({"events": [ev(1)], "extra": 1}, "extra"), ([1], "non_field_errors")],
+    [
+        ({"events": []}, "events"),
+        ({"events": {}}, "events"),
+        ({"events": [ev(1)], "extra": 1}, "extra"),
+        ([1], "non_field_errors"),
+    ],
 )
 def test_bad_envelopes(api_client, tenant, body, path):
     r = api_client.post(URL, body, format="json")

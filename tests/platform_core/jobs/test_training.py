@@ -177,3 +177,20 @@ def test_promote_then_rollback(tenant):
     with pytest.raises(ServiceError) as info:
         model_version_rollback(tenant=tenant)
     assert info.value.code == "no_previous_version"
+
+
+def test_train_command_exits_non_zero_on_failure_and_prints_why(tenant, capsys):
+    from django.core.management import CommandError, call_command
+
+    events_seed(tenant, n_users=3, n_items=4, per_user=2)
+    with pytest.raises(CommandError) as info:
+        call_command("train", tenant.slug, "--inline")
+    assert "failed: Not enough data to train" in str(info.value)
+    assert "[job " in capsys.readouterr().out
+
+
+def test_train_command_refuses_an_unknown_tenant():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no tenant with slug 'nope'"):
+        call_command("train", "nope")

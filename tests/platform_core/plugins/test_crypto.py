@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -84,3 +85,17 @@ def test_a_development_key_is_generated_once(tmp_path) -> None:  # type: ignore[
         assert attributes_unseal(plugin=HEALTH, kind="user", attributes=first) == PATIENT
         assert (tmp_path / "field_encryption_key").read_text() == key
         assert oct((tmp_path / "field_encryption_key").stat().st_mode)[-3:] == "600"
+
+
+@pytest.mark.django_db
+def test_rotate_field_keys_reseals_stored_rows_with_the_newest_key() -> None:
+    from django.core.management import call_command
+
+    tenant = TenantFactory(slug="clinic2", domain="healthcare")
+    with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
+        enduser_bulk_upsert(tenant=tenant, rows=[{"user_id": "p1", "attributes": PATIENT}])
+    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW, OLD]):
+        call_command("rotate_field_keys", "clinic2", stdout=io.StringIO())
+    stored = EndUser.objects.for_tenant(tenant).get(external_id="p1").attributes
+    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW]):  # the old key is gone now
+        assert attributes_unseal(plugin=HEALTH, kind="user", attributes=stored) == PATIENT

@@ -52,7 +52,9 @@ def test_create_tenant_command_is_idempotent_for_the_same_domain():
 
 def test_create_api_key_prints_a_working_secret_alone_on_the_last_line(tenant):
     out, err = StringIO(), StringIO()
-    call_command("create_api_key", tenant.slug, "--scopes", "ingest,read", "--name", "cli", stdout=out, stderr=err)
+    call_command(
+        "create_api_key", tenant.slug, "--scopes", "ingest,read", "--name", "cli", stdout=out, stderr=err
+    )
     secret = out.getvalue().strip().splitlines()[-1]
     assert " " not in secret and "." in secret
     client = APIClient()

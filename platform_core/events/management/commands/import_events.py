@@ -22,15 +22,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("file")
-        parser.add_argument("--chunksize", type=int, default=100_000)
-        parser.add_argument("--show-rejected", type=int, default=20, help="How many rejected rows to describe.")
+        parser.add_argument("--chunksize", type=int, default=50_000, help="Rows per chunk (bounds memory).")
+        parser.add_argument(
+            "--show-rejected", type=int, default=20, help="How many rejected rows to describe."
+        )
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
             tenant = tenant_get_by_slug(slug=opts["slug"])
-            with tqdm(unit=" rows", unit_scale=True, disable=opts["no_progress"], file=self.stderr._out) as bar:
+            with tqdm(
+                unit=" rows", unit_scale=True, disable=opts["no_progress"], file=self.stderr._out
+            ) as bar:
                 result = event_import(
                     tenant=tenant,
                     path=opts["file"],

@@ -140,11 +140,13 @@ class Command(BaseCommand):
         return tenant
 
     def _queue(self, tenant: Tenant, max_minutes: float) -> list[str]:
-        """Queue training unless a version is active or a job is on its way; profiles unless built once."""
+        """Queue training unless the tenant was trained or a job is on its way; profiles unless built once."""
         queued: list[str] = []
         jobs = TrainingJob.objects.for_tenant(tenant)
         wants = {
-            JobKind.TRAIN: model_version_active(tenant=tenant) is None,
+            # A version that failed the gate is still a result: no retraining on every start.
+            JobKind.TRAIN: model_version_active(tenant=tenant) is None
+            and not jobs.filter(kind=JobKind.TRAIN, status=JobStatus.SUCCEEDED).exists(),
             JobKind.PROFILES: not jobs.filter(kind=JobKind.PROFILES, status=JobStatus.SUCCEEDED).exists(),
         }
         for kind in (JobKind.PROFILES, JobKind.TRAIN):
@@ -181,5 +183,10 @@ def _status(tenant: Tenant) -> str:
     active = model_version_active(tenant=tenant)
     if active is not None:
         return f"model version {active.pk} active ({active.algorithm})"
+    from platform_core.jobs.selectors import model_version_list
+
+    latest = model_version_list(tenant=tenant).first()
+    if latest is not None:
+        return f"model version {latest.pk} is a {latest.state}: {latest.gate_reason}"
     job = TrainingJob.objects.for_tenant(tenant).filter(kind=JobKind.TRAIN).first()
     return f"training job {job.pk}: {job.status}" if job else "not trained"

@@ -24,7 +24,9 @@ class Command(BaseCommand):
             help="Refuse events naming unknown users/items instead of creating them.",
         )
 
-    def handle(self, *args: Any, slug: str, domain: str, name: str, no_auto_create: bool, **opts: Any) -> None:
+    def handle(
+        self, *args: Any, slug: str, domain: str, name: str, no_auto_create: bool, **opts: Any
+    ) -> None:
         existing = Tenant.objects.filter(slug=slug).first()
         if existing is not None:
             # Idempotent so scripts (and the README) can be run twice.
@@ -33,7 +35,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Tenant {slug!r} exists already (domain {domain}).")
             return
         try:
-            tenant = tenant_create(slug=slug, domain=domain, name=name, auto_create_entities=not no_auto_create)
+            tenant = tenant_create(
+                slug=slug, domain=domain, name=name, auto_create_entities=not no_auto_create
+            )
         except ServiceError as exc:
-            raise CommandError(exc.message + "".join(f"\n  {k}: {'; '.join(v)}" for k, v in exc.fields.items())) from exc
+            raise CommandError(
+                exc.message + "".join(f"\n  {k}: {'; '.join(v)}" for k, v in exc.fields.items())
+            ) from exc
         self.stdout.write(self.style.SUCCESS(f"Created tenant {tenant.slug!r} (domain {tenant.domain})."))

@@ -1,0 +1,27 @@
+"""The web tier and the worker's parent process never import TensorFlow; only a training does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CODE = """
+import sys, django
+django.setup()
+import platform_core.jobs.admin, platform_core.jobs.apis, platform_core.jobs.tasks, platform_core.jobs.training
+import platform_core.profiles.services, platform_core.profiles.tasks, platform_core.urls
+from platform_core.celery import app
+app.loader.import_default_modules()
+print("tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+
+
+def test_importing_the_jobs_app_and_tasks_leaves_tensorflow_out():
+    out = subprocess.run(
+        [sys.executable, "-c", CODE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "platform_core.settings"},
+    )
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stderr[-2000:]
