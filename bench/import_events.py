@@ -79,7 +79,17 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
     csv_path = work / "events.csv"
-    generate(csv_path, args.rows)
+    # In a child process: Linux carries a process's peak RSS across fork+exec,
+    # so a parent holding the generated frame would inflate the import's ru_maxrss.
+    subprocess.run(
+        [
+            PY,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(ROOT)!r}); from bench.import_events import generate; "
+            f"from pathlib import Path; generate(Path({str(csv_path)!r}), {args.rows})",
+        ],
+        check=True,
+    )
     pg_database_recreate(args.pg_url)
     env = environment(database_url=args.pg_url, var_dir=str(work / "var"))
     manage(env, "migrate", "--noinput")

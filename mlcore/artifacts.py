@@ -176,11 +176,19 @@ def artifact_load(path: str | Path) -> Artifact:
             f"item_ids has {len(item_ids)}, item_vectors {vectors.shape}, item_popularity {popularity.shape}"
         )
     event_types = [str(t) for t in manifest.get("event_types") or []]
+    item_ids = [str(i) for i in item_ids]
+    item_index = {item: i for i, item in enumerate(item_ids)}
     encoder = None
     if manifest.get("encoder") is not None:
         try:
+            # One copy of the catalog: the encoder reads the memory-mapped vectors and the same id map.
             encoder = SequenceEncoder.from_files(
-                path / "encoder.npz", manifest["encoder"], item_ids, event_types
+                path / "encoder.npz",
+                manifest["encoder"],
+                item_ids,
+                event_types,
+                item_vectors=vectors,
+                item_index=item_index,
             )
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"artifact {path} has an unusable encoder: {exc}") from exc
@@ -202,10 +210,11 @@ def artifact_load(path: str | Path) -> Artifact:
         algorithm=algorithm,
         config=dict(manifest.get("config") or {}),
         metrics=dict(manifest.get("metrics") or {}),
-        item_ids=[str(i) for i in item_ids],
+        item_ids=item_ids,
         item_vectors=vectors,
         item_popularity=popularity,
         event_types=event_types,
         encoder=encoder,
         index=index,
+        item_index=item_index,
     )

@@ -43,25 +43,36 @@ class SequenceEncoder:
         config: Mapping[str, Any],
         item_ids: Sequence[str],
         event_types: Sequence[str] = (),
+        *,
+        item_table: np.ndarray | None = None,
+        item_index: Mapping[str, int] | None = None,
     ) -> None:
+        """Args:
+        item_table: the artifact's (memory-mapped) item vectors when they equal ``item_emb[1:]``,
+            so the encoder holds no second copy of the catalog.
+        item_index: external id → 0-based row, shared with the artifact instead of a second dict.
+        """
         self.config = dict(config)
-        self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k != "item_emb"}
         self.dim = int(self.config["dim"])
         self.heads = int(self.config["heads"])
         self.blocks = int(self.config["blocks"])
         self.max_len = int(self.config["max_len"])
         self.scale = np.float32(self.config.get("emb_scale", 1.0))
         self.eps = float(self.config.get("ln_eps", 1e-6))
-        # Model rows: 0 is padding, item i of the artifact is row i + 1.
-        self.item_index = {item: i + 1 for i, item in enumerate(item_ids)}
+        item_emb = np.asarray(weights["item_emb"], dtype=np.float32)
+        expected = len(item_ids) + 1
+        if item_emb.shape != (expected, self.dim):
+            raise ValueError(f"item_emb has shape {item_emb.shape}, expected ({expected}, {self.dim})")
+        # Model row r (1-based, 0 = padding) is item_table[r - 1].
+        self.pad_row = item_emb[0].copy()
+        self.item_table = item_table if item_table is not None else item_emb[1:]
+        self.item_index = (
+            item_index if item_index is not None else {item: i for i, item in enumerate(item_ids)}
+        )
         self.type_index = {t: i + 1 for i, t in enumerate(event_types)}
         default = self.config.get("default_event_type")
         self.default_type = self.type_index.get(default, 0) if default is not None else 0
-        expected = len(item_ids) + 1
-        if self.w["item_emb"].shape != (expected, self.dim):
-            raise ValueError(
-                f"item_emb has shape {self.w['item_emb'].shape}, expected ({expected}, {self.dim})"
-            )
 
     @classmethod
     def from_files(
@@ -70,11 +81,17 @@ class SequenceEncoder:
         config: Mapping[str, Any],
         item_ids: Sequence[str],
         event_types: Sequence[str],
+        *,
+        item_vectors: np.ndarray | None = None,
+        item_index: Mapping[str, int] | None = None,
     ) -> SequenceEncoder:
-        """Load the weights from an ``encoder.npz``."""
+        """Load the weights from an ``encoder.npz``; share `item_vectors` when they equal its item rows."""
         with np.load(npz_path) as data:
             weights = {k: data[k] for k in data.files}
-        return cls(weights, config, item_ids, event_types)
+        table = None
+        if item_vectors is not None and np.array_equal(weights["item_emb"][1:], item_vectors):
+            table = item_vectors
+        return cls(weights, config, item_ids, event_types, item_table=table, item_index=item_index)
 
     # -- id handling -------------------------------------------------------
     def _encode(
@@ -87,7 +104,7 @@ class SequenceEncoder:
             row = self.item_index.get(item)
             if row is None:
                 continue  # unknown items carry no learned vector
-            items.append(row)
+            items.append(row + 1)
             types.append(
                 self.type_index.get(event_types[pos], 0) if event_types is not None else self.default_type
             )
@@ -100,11 +117,8 @@ class SequenceEncoder:
         """Hidden states (B, L, d) for left-padded model rows (0 = padding), as Keras computes them."""
         w = self.w
         b, length = items.shape
-        x = (
-            w["item_emb"][items] * self.scale
-            + w["pos_emb"][self.max_len - length :][None]
-            + w["type_emb"][types]
-        )
+        emb = np.where((items > 0)[..., None], self.item_table[np.maximum(items - 1, 0)], self.pad_row)
+        x = emb * self.scale + w["pos_emb"][self.max_len - length :][None] + w["type_emb"][types]
         valid = items > 0
         causal = np.tril(np.ones((length, length), dtype=bool))
         allowed = (causal[None] & valid[:, None, :]) | np.eye(length, dtype=bool)[None]  # (B, Lq, Lk)

@@ -41,17 +41,6 @@ RECENT_ITEMS = 20
 RECENT_SESSIONS = 5
 TOP_INTERESTS = 10
 BATCH_SIZE = 2000
-_PROFILE_FIELDS = [
-    "tenant",
-    "interests",
-    "trajectory",
-    "activity",
-    "segment",
-    "features",
-    "n_events",
-    "computed_at",
-]
-_UPDATE_FIELDS = [f for f in _PROFILE_FIELDS if f != "tenant"]
 
 
 @dataclass(frozen=True)
@@ -258,11 +247,49 @@ def profile_compute(
     }
 
 
-def _upsert(rows: list[UserProfile]) -> None:
-    if rows:
-        UserProfile.unscoped.bulk_create(
-            rows, update_conflicts=True, unique_fields=["user"], update_fields=_UPDATE_FIELDS, batch_size=500
-        )
+_UPSERT_COLUMNS = (
+    "tenant_id",
+    "user_id",
+    "interests",
+    "trajectory",
+    "activity",
+    "segment",
+    "features",
+    "n_events",
+    "computed_at",
+)
+_JSON_FIELDS = ("interests", "trajectory", "activity", "features")
+
+
+def _upsert(
+    *, tenant_id: int, profiles: Sequence[tuple[int, dict[str, Any]]], computed_at: dt.datetime
+) -> None:
+    """Insert or update ``(user_pk, fields)`` rows: one ``INSERT … ON CONFLICT (user_id) DO UPDATE`` per 500.
+
+    Raw SQL (the same on SQLite and PostgreSQL) because building model
+    instances and preparing their values cost more than computing the
+    profiles. The embedding columns are not touched: training owns them.
+    """
+    if not profiles:
+        return
+    table = connection.ops.quote_name(UserProfile._meta.db_table)
+    when = connection.ops.adapt_datetimefield_value(computed_at)
+    cols = ", ".join(_UPSERT_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _UPSERT_COLUMNS[2:])
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    with connection.cursor() as cursor:
+        for start in range(0, len(profiles), 500):
+            part = profiles[start : start + 500]
+            params: list[Any] = []
+            for user_pk, f in part:
+                params.extend((tenant_id, user_pk, *(dumps(f[k]) for k in _JSON_FIELDS[:3])))
+                params.extend((f["segment"], dumps(f["features"]), f["n_events"], when))
+            row = "(" + ", ".join(["%s"] * len(_UPSERT_COLUMNS)) + ")"
+            cursor.execute(
+                f"INSERT INTO {table} ({cols}) VALUES {', '.join([row] * len(part))} "
+                f"ON CONFLICT (user_id) DO UPDATE SET {updates}",
+                params,
+            )
 
 
 def _timestamp(value: Any) -> dt.datetime:
@@ -335,16 +362,11 @@ def profile_build_bulk(
         chunk = users[start : start + batch_size]
         events = _events_by_user(tenant, chunk[0][0], chunk[-1][0])
         rows = [
-            UserProfile(
-                tenant=tenant,
-                user_id=pk,
-                computed_at=now,
-                **profile_compute(ctx=ctx, external_id=ext, attributes=attrs, events=events.get(pk, ())),
-            )
+            (pk, profile_compute(ctx=ctx, external_id=ext, attributes=attrs, events=events.get(pk, ())))
             for pk, ext, attrs in chunk
         ]
         with transaction.atomic():
-            _upsert(rows)
+            _upsert(tenant_id=tenant.pk, profiles=rows, computed_at=now)
         done += len(rows)
         if progress is not None:
             elapsed = time.monotonic() - started
@@ -371,7 +393,7 @@ def profile_refresh_user(*, tenant: Tenant, external_id: str, now: dt.datetime |
     ctx = _Context(tenant, now)
     rows = _events_by_user(tenant, user.pk, user.pk).get(user.pk, [])
     fields = profile_compute(ctx=ctx, external_id=external_id, attributes=user.attributes, events=rows)
-    _upsert([UserProfile(tenant=tenant, user_id=user.pk, computed_at=now, **fields)])
+    _upsert(tenant_id=tenant.pk, profiles=[(user.pk, fields)], computed_at=now)
     _embedding_refresh(tenant=tenant, user=user, rows=rows, ctx=ctx)
     return UserProfile.objects.for_tenant(tenant).get(user=user)
 

@@ -117,3 +117,9 @@ def test_bench_and_convert_cli(tmp_path):
     assert figures["n_users"] == 80 and figures["n_items"] == 20
     assert figures["models"]["itemknn"]["test_ndcg@10"] > figures["models"]["popularity"]["test_ndcg@10"]
     assert figures["models"]["transformer"]["peak_rss_mb"] > 0
+
+
+def test_loaded_encoder_shares_the_memory_mapped_item_vectors(trained):
+    _, result, _ = trained
+    art = artifact_load(result.artifact_dir)
+    assert art.encoder.item_table is art.item_vectors and art.encoder.item_index is art.item_index
