@@ -298,6 +298,8 @@ class DomainPlugin:
     user_schema: ClassVar[tuple[Field, ...]] = ()
     event_types: ClassVar[tuple[EventType, ...]] = ()
     config: ClassVar[tuple[ConfigParam, ...]] = ()
+    # Keys of profile_features() that reveal sensitive attributes (sealed at rest like them).
+    sensitive_profile_features: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------ derived data
     @classmethod

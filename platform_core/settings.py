@@ -132,11 +132,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 STORAGES = {
     "default": {
-        "BACKEND": env.str(
-            "ARTIFACT_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
-        ),
+        "BACKEND": env.str("ARTIFACT_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
         "OPTIONS": {"location": str(VAR_DIR / "artifacts")}
-        if env.str("ARTIFACT_STORAGE_BACKEND", default="").strip() in ("", "django.core.files.storage.FileSystemStorage")
+        if env.str("ARTIFACT_STORAGE_BACKEND", default="").strip()
+        in ("", "django.core.files.storage.FileSystemStorage")
         else {},
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -222,7 +221,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
     # Redis: several deployments (or a test run's worker) can share one server under their own prefix.
     if env.str("CELERY_BROKER_KEY_PREFIX", default=""):
         CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("CELERY_BROKER_KEY_PREFIX")

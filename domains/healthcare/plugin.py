@@ -170,6 +170,8 @@ class HealthcarePlugin(DomainPlugin):
         kept.sort(key=lambda c: -c.score)
         return RerankResult(candidates=kept, removed=removed)
 
+    sensitive_profile_features = ("conditions", "diagnosis_codes")
+
     def profile_features(
         self,
         events: Sequence[EventRecord],

@@ -14,6 +14,7 @@ from platform_core.events.errors import EventError
 from platform_core.events.validation import CleanEvent, Errors, batch_clean
 from platform_core.events.writer import events_insert
 from platform_core.plugins.selectors import tenant_plugin_get
+from platform_core.profiles.services import profile_refresh_request
 from platform_core.tenancy.models import Tenant
 
 
@@ -115,6 +116,9 @@ def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
             for e in events
         ]
         inserted = events_insert(rows=rows)
+        if inserted:
+            # Personas follow new behaviour without a retrain (debounced per user).
+            profile_refresh_request(tenant=tenant, external_ids=user_ids)
     return IngestResult(
         received=len(events),
         inserted=inserted,

@@ -110,6 +110,24 @@ def attributes_unseal(
     return out
 
 
+def features_seal(*, plugin: DomainPlugin, features: Mapping[str, Any]) -> dict[str, Any]:
+    """Profile features → what is stored: the plugin's sensitive feature keys encrypted."""
+    out = dict(features)
+    for name in plugin.sensitive_profile_features:
+        if out.get(name) is not None:
+            out[name] = value_seal(out[name])
+    return out
+
+
+def features_unseal(*, plugin: DomainPlugin, features: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored profile features → plaintext, for the owner tenant's API reads."""
+    out = dict(features)
+    for name in plugin.sensitive_profile_features:
+        if name in out:
+            out[name] = value_unseal(out[name], field=name)
+    return out
+
+
 def attributes_redact(
     *, plugin: DomainPlugin, kind: Literal["user", "item"], attributes: Mapping[str, Any]
 ) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from domains.base import DomainPlugin, EventRecord, UserRecord
 from platform_core.catalog.models import EndUser, Item
 from platform_core.common.errors import NotFound
 from platform_core.events.models import Event
-from platform_core.plugins.crypto import attributes_unseal
+from platform_core.plugins.crypto import attributes_unseal, features_seal
 from platform_core.plugins.selectors import tenant_config_get, tenant_plugin_get
 from platform_core.profiles.models import UserProfile
 from platform_core.tenancy.models import Tenant
@@ -237,6 +237,7 @@ def profile_compute(
             ctx.config,
             item_attributes={item_ext[i]: ctx.item_attrs.get(i, {}) for i in seen if i in item_ext},
         )
+        features = features_seal(plugin=ctx.plugin, features=features)
     return {
         "interests": interests,
         "trajectory": trajectory,

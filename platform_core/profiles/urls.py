@@ -1,7 +1,4 @@
-from django.urls import path
+from django.urls import path  # noqa: F401
 
-from platform_core.profiles import apis
-
-urlpatterns = [
-    path("profiles/<str:user_id>", apis.ProfileDetailApi.as_view(), name="profiles-detail"),
-]
+# The persona is served at /api/v1/users/{id}/profile (platform_core.serving).
+urlpatterns: list = []

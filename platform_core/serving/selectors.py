@@ -32,7 +32,7 @@ from django.utils import timezone
 from domains.base import Adjustment, Candidate, DomainPlugin, RerankContext, UserRecord
 from platform_core.catalog.selectors import enduser_get_for_tenant, item_get_for_tenant
 from platform_core.common.errors import NotFound, ValidationFailed
-from platform_core.plugins.crypto import attributes_unseal
+from platform_core.plugins.crypto import attributes_unseal, features_unseal
 from platform_core.plugins.selectors import tenant_config_get, tenant_plugin_get
 from platform_core.serving import explanations
 from platform_core.serving.candidates import (
@@ -543,7 +543,7 @@ def user_persona_get(*, tenant: Tenant, external_id: str, with_embedding: bool =
         "trajectory": profile.trajectory,
         "activity": profile.activity,
         "segment": profile.segment,
-        "features": profile.features,
+        "features": features_unseal(plugin=tenant_plugin_get(tenant=tenant), features=profile.features),
         "n_events": profile.n_events,
         "model_version": profile.model_version_id,
         "computed_at": profile.computed_at,

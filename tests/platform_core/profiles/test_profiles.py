@@ -170,10 +170,10 @@ def test_erasure_reaches_the_profile_and_its_embedding(shop):
 
 def test_profile_api_and_isolation(shop, api_client, other_client):
     profile_build_bulk(tenant=shop, now=NOW)
-    body = api_client.get("/api/v1/profiles/buyer").json()
+    body = api_client.get("/api/v1/users/buyer/profile").json()
     assert body["user_id"] == "buyer" and body["segment"] == "new" and body["n_events"] == 3
-    assert body["has_embedding"] is False
-    theirs = other_client.get("/api/v1/profiles/buyer")
-    missing = api_client.get("/api/v1/profiles/nobody")
+    assert "embedding" not in body  # only on request
+    theirs = other_client.get("/api/v1/users/buyer/profile")
+    missing = api_client.get("/api/v1/users/nobody/profile")
     assert theirs.status_code == missing.status_code == 404
     assert theirs.json()["error"]["code"] == missing.json()["error"]["code"] == "not_found"
