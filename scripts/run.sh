@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: the web server on 127.0.0.1:8000 and a real Celery worker on the
-# configured broker (the embedded filesystem broker by default). Ctrl-C stops both.
+# `make run`: the web server on 127.0.0.1:8000, real Celery workers and beat on
+# the configured broker (the embedded filesystem broker by default), and the six
+# demo tenants being trained. Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -16,13 +17,19 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-.venv/bin/celery -A platform_core worker -Q default,ml,profiles --concurrency "${WORKER_CONCURRENCY:-1}" \
+# Two workers: training (queue "ml") in a child process that is replaced after
+# each task, so its memory goes back after every training; housekeeping and
+# profile jobs (queues "default", "profiles") never wait behind a training.
+.venv/bin/celery -A platform_core worker -Q ml --concurrency 1 --max-tasks-per-child 1 \
+  --loglevel INFO --hostname "ml@%h" &
+pids+=($!)
+.venv/bin/celery -A platform_core worker -Q default,profiles --concurrency "${WORKER_CONCURRENCY:-1}" \
   --loglevel INFO --hostname "worker@%h" &
 pids+=($!)
 .venv/bin/celery -A platform_core beat --loglevel INFO &
 pids+=($!)
 
-# Demo tenants, keys and training (later issues extend this step).
+# Demo tenants (one per domain), their keys, and their training and profiles.
 if $PY manage.py help bootstrap_demo >/dev/null 2>&1; then
   $PY manage.py bootstrap_demo
 fi

@@ -1,26 +1,47 @@
-"""Console pages for end users and items."""
+"""Console pages for end users and items.
+
+Attributes are shown read-only with sensitive values masked: writes go
+through the API's services, which validate them against the domain schema
+and encrypt sensitive fields (an admin form would bypass both).
+"""
+
+from typing import Any
 
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
 from platform_core.catalog.models import EndUser, Item
 from platform_core.console.scoping import TenantScopedAdmin
+from platform_core.plugins.crypto import attributes_redact
+from platform_core.plugins.selectors import tenant_plugin_get
+
+
+class _AttributesAdmin(TenantScopedAdmin):
+    kind: str = "user"
+    exclude = ("attributes",)
+    search_fields = ("external_id",)
+    list_select_related = ("tenant",)
+    show_full_result_count = False
+
+    @admin.display(description="attributes (sensitive values masked)")
+    def attributes_display(self, obj: Any) -> str:
+        plugin = tenant_plugin_get(tenant=obj.tenant)
+        shown = attributes_redact(plugin=plugin, kind=self.kind, attributes=obj.attributes or {})
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", sorted(shown.items()))
+        return format_html("<table>{}</table>", rows) if shown else "—"
 
 
 @admin.register(EndUser)
-class EndUserAdmin(TenantScopedAdmin):
+class EndUserAdmin(_AttributesAdmin):
+    kind = "user"
     list_display = ("external_id", "tenant", "created_at", "updated_at")
     list_filter = ("tenant",)
-    search_fields = ("external_id",)
-    readonly_fields = ("created_at", "updated_at")
-    list_select_related = ("tenant",)
-    show_full_result_count = False
+    readonly_fields = ("attributes_display", "created_at", "updated_at")
 
 
 @admin.register(Item)
-class ItemAdmin(TenantScopedAdmin):
+class ItemAdmin(_AttributesAdmin):
+    kind = "item"
     list_display = ("external_id", "tenant", "active", "created_at", "updated_at")
     list_filter = ("tenant", "active")
-    search_fields = ("external_id",)
-    readonly_fields = ("created_at", "updated_at")
-    list_select_related = ("tenant",)
-    show_full_result_count = False
+    readonly_fields = ("attributes_display", "created_at", "updated_at")

@@ -95,3 +95,17 @@ def test_staff_see_only_their_tenants(staff_client_for_a, tenant, other_tenant):
         "/admin/tenancy/apikey/add/", {"tenant": other_tenant.pk, "name": "x", "scopes": ["read"]}
     )
     assert r.status_code == 200 and not ApiKey.objects.filter(name="x").exists()
+
+
+def test_end_user_page_masks_sensitive_attributes_and_allows_no_raw_edit(db, admin_client):
+    from platform_core.catalog.services import enduser_upsert
+    from tests.factories import TenantFactory
+
+    clinic = TenantFactory(domain="healthcare")
+    user, _ = enduser_upsert(
+        tenant=clinic, external_id="p1", attributes={"age_band": "18-39", "allergies": ["penicillin"]}
+    )
+    page = admin_client.get(f"/admin/catalog/enduser/{user.pk}/change/").content.decode()
+    assert "18-39" in page  # ordinary attributes are shown
+    assert "penicillin" not in page and "fernet:" not in page  # sensitive ones are masked
+    assert 'name="attributes"' not in page  # no form field that would bypass validation/sealing
