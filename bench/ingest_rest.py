@@ -16,6 +16,7 @@ import datetime as dt
 import http.client
 import json
 import multiprocessing as mp
+import os
 import random
 import shutil
 import subprocess
@@ -81,6 +82,7 @@ def _client_run(
         post(body)
     while time.time() < start_at:
         time.sleep(0.01)
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     inserted = 0
     latencies = []
@@ -89,7 +91,13 @@ def _client_run(
         inserted += post(body)["inserted"]
         latencies.append(time.perf_counter() - t)
     out.put(
-        {"client": client, "inserted": inserted, "seconds": time.perf_counter() - t0, "latencies": latencies}
+        {
+            "client": client,
+            "inserted": inserted,
+            "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - cpu0,
+            "latencies": latencies,
+        }
     )
 
 
@@ -138,6 +146,7 @@ def run_backend(
     inserted = sum(r["inserted"] for r in results)
     wall = max(r["seconds"] for r in results)
     lat = sorted(x for r in results for x in r["latencies"])
+    client_cpu = sum(r["cpu_seconds"] for r in results)
     return {
         "backend": label,
         "events_per_s": round(inserted / wall),
@@ -148,6 +157,9 @@ def run_backend(
         "gunicorn_workers": workers,
         "p50_batch_ms": round(1000 * lat[len(lat) // 2], 1),
         "p95_batch_ms": round(1000 * lat[int(len(lat) * 0.95)], 1),
+        # The load generator's own CPU, as a share of the machine's cores over the run.
+        "client_cpu_seconds": round(client_cpu, 2),
+        "client_cpu_share": round(client_cpu / (wall * (os.cpu_count() or 1)), 3),
     }
 
 
@@ -200,12 +212,15 @@ def main() -> None:
             shutil.rmtree(var, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ingest_rest.json").write_text(json.dumps(rows, indent=2))
-    print("| backend | events/s | batches × size | clients | gunicorn workers | p50 / p95 per batch |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| backend | events/s | batches × size | clients | gunicorn workers | p50 / p95 per batch | client CPU share |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
             f"| {r['backend']} | {r['events_per_s']:,} | {r['inserted'] // r['batch_size']} × {r['batch_size']} | "
-            f"{r['clients']} | {r['gunicorn_workers']} | {r['p50_batch_ms']} / {r['p95_batch_ms']} ms |"
+            f"{r['clients']} | {r['gunicorn_workers']} | {r['p50_batch_ms']} / {r['p95_batch_ms']} ms | "
+            f"{100 * r['client_cpu_share']:.1f} % |"
         )
 
 

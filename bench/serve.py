@@ -446,7 +446,15 @@ def main() -> None:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(result, indent=2))
         return
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="platform_core.settings", API_THROTTLE_RATE="100000000/min")
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="platform_core.settings",
+        API_THROTTLE_RATE="100000000/min",
+        # One BLAS thread per worker: more would fight the gunicorn workers for 2 cores (and cost memory).
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
     server = start_gunicorn(port=args.port, workers=args.workers, threads=args.threads, env=env)
     result: dict = {
         "items": args.items,

@@ -17,8 +17,11 @@ def _fresh_hot_caches() -> Iterator[None]:
     """Key → tenant lookups and throttle counters must not leak between tests."""
     from django.core.cache import cache
 
+    from platform_core.profiles.services import profile_refresh_memo_clear
+
     principal_cache_clear()
     cache.clear()
+    profile_refresh_memo_clear()
     yield
     principal_cache_clear()
 

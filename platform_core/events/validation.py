@@ -38,6 +38,11 @@ class CleanEvent:
     context_json: str
 
 
+_context_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_isfinite = math.isfinite
+_fromisoformat = dt.datetime.fromisoformat
+
+
 def _add(errors: Errors, path: str, rule: str) -> None:
     errors.setdefault(path, []).append(rule)
 
@@ -151,7 +156,7 @@ def event_clean(
         _add(errors, f"{prefix}context", "must be an object")
         context = None
     else:
-        context_json = json.dumps(context, separators=(",", ":"), ensure_ascii=False)
+        context_json = _context_dumps(context)
         limit = settings.EVENTS_MAX_CONTEXT_BYTES
         if len(context_json) > limit // 4 and len(context_json.encode()) > limit:
             _add(errors, f"{prefix}context", f"must be at most {limit} bytes as JSON")
@@ -199,8 +204,75 @@ def batch_clean(payload: Any, *, plugin: DomainPlugin, now: dt.datetime) -> tupl
         return [], errors
     clean: list[CleanEvent] = []
     cache: dict[tuple[str, bool, str], Errors] = {}
+    limit = settings.EVENTS_MAX_FUTURE_SECONDS
+    latest = now + dt.timedelta(seconds=limit)
+    context_limit = settings.EVENTS_MAX_CONTEXT_BYTES
     for raw, path in zip(rows, paths, strict=True):
-        event = event_clean(raw, path, errors, plugin=plugin, now=now, cache=cache)
+        event = _event_fast(raw, plugin, cache, latest, context_limit)
+        if event is None:
+            # Anything unusual, or invalid: the full check, which lists every broken rule.
+            event = event_clean(raw, path, errors, plugin=plugin, now=now, cache=cache)
         if event is not None:
             clean.append(event)
     return clean, errors
+
+
+def _event_fast(
+    raw: Any,
+    plugin: DomainPlugin,
+    cache: dict[tuple[str, bool, str], Errors],
+    latest: dt.datetime,
+    context_limit: int,
+) -> CleanEvent | None:
+    """The common case in one pass: a well-formed, valid event → ``CleanEvent``; anything else → None.
+
+    Accepts exactly what ``event_clean`` accepts without errors (it only
+    returns None where ``event_clean`` must decide, so error messages stay
+    the same); a few times faster because it builds no paths and no error dicts.
+    """
+    if type(raw) is not dict or not raw.keys() <= EVENT_FIELDS:
+        return None
+    get = raw.get
+    event_id = get("event_id")
+    user_id = get("user_id")
+    item_id = get("item_id")
+    type_ = get("type")
+    ts = get("timestamp")
+    value = get("value")
+    context = get("context")
+    if (
+        type(event_id) is not str
+        or not 0 < len(event_id) <= MAX_EVENT_ID
+        or type(user_id) is not str
+        or not 0 < len(user_id) <= MAX_EXTERNAL_ID
+        or type(type_) is not str
+        or not 0 < len(type_) <= MAX_TYPE
+        or type(ts) is not str
+    ):
+        return None
+    if item_id is not None and (type(item_id) is not str or not 0 < len(item_id) <= MAX_EXTERNAL_ID):
+        return None
+    if value is not None:
+        kind = type(value)
+        if kind is int:
+            value = float(value)
+        elif kind is not float or not _isfinite(value):
+            return None
+    try:
+        timestamp = _fromisoformat(ts)
+    except ValueError:
+        return None
+    if timestamp.tzinfo is None or timestamp < EPOCH or timestamp > latest:
+        return None
+    if context is None:
+        context = {}
+        context_json = "{}"
+    elif type(context) is dict:
+        context_json = _context_dumps(context) if context else "{}"
+        if len(context_json) > context_limit // 4 and len(context_json.encode()) > context_limit:
+            return None
+    else:
+        return None
+    if _domain_errors(plugin, type_, item_id is not None, context, context_json, "", cache):
+        return None
+    return CleanEvent(event_id, user_id, item_id, type_, timestamp, value, context_json)

@@ -35,6 +35,11 @@ def _sqlite_datetime(value: dt.datetime) -> str:
     return str(value.astimezone(dt.UTC).replace(tzinfo=None))
 
 
+def _text_array(values: Sequence[str]) -> str:
+    """A PostgreSQL text[] literal: every element double-quoted, with ``\\`` and ``"`` escaped."""
+    return "{" + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
+
+
 def _table() -> str:
     return connection.ops.quote_name(Event._meta.db_table)
 
@@ -56,17 +61,30 @@ def events_insert(*, rows: Sequence[Row]) -> int:
     tail = " ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING 1"
     inserted = 0
     if connection.vendor == "postgresql":
-        # One statement over column arrays: psycopg2 adapts eight lists far
-        # faster than it mogrifies a template per row (execute_values).
-        columns = list(zip(*rows, strict=True))
+        # One statement over column arrays, each sent as ONE array literal
+        # ('{…}'::text[]): PostgreSQL parses a literal with array_in far faster
+        # than an ARRAY[…] expression of 1,000 casted elements, and building
+        # the literals here is cheaper than psycopg2 adapting each value.
         sql = (
             f"{head[: -len(' VALUES ')]} "
             "SELECT %s, e, u, i, t, ts, v, c::jsonb, %s FROM unnest("
             "%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[], %s::float8[], %s::text[]"
             ") AS x(e, u, i, t, ts, v, c)" + tail
         )
+        utc = dt.UTC
+        params = [
+            rows[0][0],
+            received,
+            _text_array([r[1] for r in rows]),
+            "{" + ",".join([str(r[2]) for r in rows]) + "}",
+            "{" + ",".join(["NULL" if r[3] is None else str(r[3]) for r in rows]) + "}",
+            _text_array([r[4] for r in rows]),
+            "{" + ",".join([str(r[5].astimezone(utc)) for r in rows]) + "}",
+            "{" + ",".join(["NULL" if r[6] is None else repr(r[6]) for r in rows]) + "}",
+            _text_array([r[7] for r in rows]),
+        ]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [rows[0][0], received, *(list(col) for col in columns[1:])])
+            cursor.execute(sql, params)
             inserted = len(cursor.fetchall())
     else:
         received_db = _sqlite_datetime(received)

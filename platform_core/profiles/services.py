@@ -342,24 +342,64 @@ def profile_build_bulk(
     batch_size: int = BATCH_SIZE,
     now: dt.datetime | None = None,
     progress: Callable[[ProfileProgress], None] | None = None,
+    workers: int = 1,
+    user_pk_range: tuple[int, int] | None = None,
 ) -> int:
     """Compute and store the profile of every user of ``tenant`` (users without events too).
 
     Users are taken in batches of ``batch_size`` (by primary key); each batch
     costs one event query and one upsert statement.
 
+    Args:
+        workers: with more than 1, the users are split into that many
+            contiguous primary-key ranges built by forked processes at once
+            (one core each; each opens its own database connection). Only
+            from a plain process: a Celery prefork child may not fork; there,
+            run one task per range with ``user_pk_range`` instead.
+        user_pk_range: only the users with ``lo <= pk <= hi`` (one partition).
+
     Returns:
         The number of profiles written.
     """
     now = now or timezone.now()
-    ctx = _Context(tenant, now)
-    users = list(
-        EndUser.objects.for_tenant(tenant).order_by("pk").values_list("pk", "external_id", "attributes")
-    )
+    users_qs = EndUser.objects.for_tenant(tenant).order_by("pk")
+    if user_pk_range is not None:
+        users_qs = users_qs.filter(pk__gte=user_pk_range[0], pk__lte=user_pk_range[1])
+    users = list(users_qs.values_list("pk", "external_id", "attributes"))
     total = len(users)
     started = time.monotonic()
+
+    def report(done: int) -> None:
+        if progress is not None and done:
+            elapsed = time.monotonic() - started
+            progress(
+                ProfileProgress(
+                    "profiles", done, total, elapsed / done * (total - done), f"{done}/{total} users"
+                )
+            )
+
+    if workers > 1 and total > batch_size:
+        done = _build_parallel(
+            tenant=tenant, users=users, workers=workers, batch_size=batch_size, now=now, report=report
+        )
+    else:
+        done = _build_users(tenant=tenant, users=users, batch_size=batch_size, now=now, report=report)
+    if progress is not None and total == 0:
+        progress(ProfileProgress("profiles", 0, 0, 0.0, "no users"))
+    return done
+
+
+def _build_users(
+    *,
+    tenant: Tenant,
+    users: Sequence[tuple[int, str, Any]],
+    batch_size: int,
+    now: dt.datetime,
+    report: Callable[[int], None],
+) -> int:
+    ctx = _Context(tenant, now)
     done = 0
-    for start in range(0, total, batch_size):
+    for start in range(0, len(users), batch_size):
         chunk = users[start : start + batch_size]
         events = _events_by_user(tenant, chunk[0][0], chunk[-1][0])
         rows = [
@@ -369,16 +409,75 @@ def profile_build_bulk(
         with transaction.atomic():
             _upsert(tenant_id=tenant.pk, profiles=rows, computed_at=now)
         done += len(rows)
-        if progress is not None:
-            elapsed = time.monotonic() - started
-            progress(
-                ProfileProgress(
-                    "profiles", done, total, elapsed / done * (total - done), f"{done}/{total} users"
-                )
-            )
-    if progress is not None and total == 0:
-        progress(ProfileProgress("profiles", 0, 0, 0.0, "no users"))
+        report(done)
     return done
+
+
+def _build_parallel(
+    *,
+    tenant: Tenant,
+    users: Sequence[tuple[int, str, Any]],
+    workers: int,
+    batch_size: int,
+    now: dt.datetime,
+    report: Callable[[int], None],
+) -> int:
+    """``_build_users`` over ``workers`` contiguous slices of ``users`` in forked processes."""
+    import multiprocessing as mp
+
+    from django.db import connections
+
+    mp_ctx = mp.get_context("fork")
+    size = -(-len(users) // workers)
+    parts = [users[i : i + size] for i in range(0, len(users), size)]
+    queue = mp_ctx.SimpleQueue()
+    connections.close_all()  # children must not share the parent's database sockets
+    procs = [
+        mp_ctx.Process(target=_build_child, args=(tenant, part, batch_size, now, queue), daemon=True)
+        for part in parts
+    ]
+    for proc in procs:
+        proc.start()
+    done_by: dict[int, int] = {}
+    finished = 0
+    failure = None
+    try:
+        while finished < len(procs):
+            index, kind, value = queue.get()
+            if kind == "batch":
+                done_by[index] = value
+                report(sum(done_by.values()))
+            else:
+                finished += 1
+                if kind == "error":
+                    failure = failure or value
+    finally:
+        for proc in procs:
+            proc.join()
+    if failure is not None:
+        raise RuntimeError(f"profile build partition failed: {failure}")
+    return sum(done_by.values())
+
+
+def _build_child(
+    tenant: Tenant, users: Sequence[tuple], batch_size: int, now: dt.datetime, queue: Any
+) -> None:
+    from django.db import connections
+
+    index = users[0][0]
+    try:
+        _build_users(
+            tenant=tenant,
+            users=users,
+            batch_size=batch_size,
+            now=now,
+            report=lambda done: queue.put((index, "batch", done)),
+        )
+        queue.put((index, "end", None))
+    except BaseException as exc:  # reported to the parent, which raises
+        queue.put((index, "error", repr(exc)))
+    finally:
+        connections.close_all()
 
 
 def profile_refresh_user(*, tenant: Tenant, external_id: str, now: dt.datetime | None = None) -> UserProfile:
@@ -440,27 +539,49 @@ def _artifact_cached(path: str, loader: Callable[[str], Any]) -> Any:
     return _ARTIFACTS[path]
 
 
+# (tenant pk, external id) → monotonic time until which this process knows a refresh is pending.
+_REFRESH_PENDING: dict[tuple[int, str], float] = {}
+_REFRESH_PENDING_MAX = 200_000
+
+
+def profile_refresh_memo_clear() -> None:
+    """Forget this process's record of pending refreshes (tests: after the cache is cleared)."""
+    _REFRESH_PENDING.clear()
+
+
 def profile_refresh_request(*, tenant: Tenant, external_ids: Iterable[str]) -> list[str]:
     """Ask for a debounced refresh of these users' profiles after new events.
 
     A user already waiting for a refresh is not queued again: the pending task
     reads the events when it runs, so it sees the new ones. The debounce uses
     the cache (``cache.add``), which is shared across processes when the cache
-    is Redis or the database.
+    is Redis or the database. Users this process itself queued within the
+    debounce window are skipped before the cache is asked (one dict lookup
+    instead of one cache call each: ingestion calls this for every batch).
 
     Returns:
         The external ids queued now.
     """
     delay = int(getattr(settings, "PROFILE_REFRESH_DEBOUNCE_SECONDS", 30))
-    queued = [
-        ext
-        for ext in dict.fromkeys(external_ids)
-        if cache.add(f"profile-refresh:{tenant.pk}:{ext}", 1, timeout=delay)
-    ]
+    tenant_id = tenant.pk
+    now = time.monotonic()
+    pending = _REFRESH_PENDING
+    fresh = [ext for ext in dict.fromkeys(external_ids) if pending.get((tenant_id, ext), 0.0) <= now]
+    if not fresh:
+        return []
+    queued = [ext for ext in fresh if cache.add(f"profile-refresh:{tenant_id}:{ext}", 1, timeout=delay)]
+    if len(pending) > _REFRESH_PENDING_MAX:
+        for key in [k for k, until in pending.items() if until <= now]:
+            del pending[key]
+        if len(pending) > _REFRESH_PENDING_MAX:
+            pending.clear()
+    # Known pending until the cache entry just added expires.
+    until = now + delay
+    for ext in queued:
+        pending[(tenant_id, ext)] = until
     if queued:
         from platform_core.profiles.tasks import refresh_users
 
-        tenant_id = tenant.pk
         transaction.on_commit(lambda: refresh_users.apply_async(args=[tenant_id, queued], countdown=delay))
     return queued
 

@@ -156,10 +156,13 @@ def test_profile_features_are_json(plugin: DomainPlugin, sample) -> None:  # typ
     assert plugin.profile_features([], user, config) is not None
 
 
-def test_risk_score_when_declared(plugin: DomainPlugin, sample) -> None:  # type: ignore[no-untyped-def]
-    if not plugin.has_risk_score():
-        pytest.skip("this domain has no risk score")
+def test_risk_score_is_declared_or_absent(plugin: DomainPlugin, sample) -> None:  # type: ignore[no-untyped-def]
     _, user, history = _records(plugin, sample)
+    if not plugin.has_risk_score():
+        # A domain without a scorer keeps the base hook, which refuses loudly.
+        with pytest.raises(NotImplementedError):
+            plugin.risk_score(history, user, plugin.default_config())
+        return
     result = plugin.risk_score(history, user, plugin.default_config())
     assert 0.0 <= result.score <= 1.0
     assert all(r.code and r.weight > 0 for r in result.reasons)
