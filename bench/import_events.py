@@ -5,6 +5,8 @@ Measured in one run, on one database:
   * baseline "same rows": the rows the import wrote (``COPY (SELECT … FROM events_event) TO``)
     COPY'd into an empty table shaped like ``events_event`` (same columns, indexes and
     unique constraint) — the database work any importer must do.
+  * baseline "same rows + FKs": the same, with the three deferred foreign keys of
+    ``events_event`` (tenant, user, item) checked at commit, as the import's are.
   * baseline "raw file": the CSV file itself COPY'd into an empty table of its columns
     (no indexes): the floor for getting the bytes into PostgreSQL at all.
 Ratio = baseline seconds / import seconds (1.0 = as fast as COPY).
@@ -103,22 +105,38 @@ def main() -> None:
     conn = psycopg2.connect(args.pg_url)
     conn.autocommit = True
     with conn.cursor() as cur:
-        # Baseline 1: the same rows into an empty events-shaped table.
+        # Baseline 1: the same rows into an empty events-shaped table: same columns, indexes and
+        # unique constraint (LIKE … INCLUDING ALL), and (1b) also the same three foreign keys,
+        # deferred like Django's, in one transaction timed to its commit (when they are checked).
         buf = io.StringIO()
         cur.copy_expert(
             "COPY (SELECT tenant_id, event_id, user_id, item_id, type, timestamp, value, context, received_at "
             "FROM events_event) TO STDOUT",
             buf,
         )
-        cur.execute("CREATE TABLE bench_copy_events (LIKE events_event INCLUDING ALL)")
-        buf.seek(0)
-        t0 = time.perf_counter()
-        cur.copy_expert(
-            "COPY bench_copy_events (tenant_id, event_id, user_id, item_id, type, timestamp, value, context, received_at) "
-            "FROM STDIN",
-            buf,
-        )
-        same_rows_s = time.perf_counter() - t0
+        columns = "tenant_id, event_id, user_id, item_id, type, timestamp, value, context, received_at"
+        baselines = {}
+        for label, with_fks in (("same_rows", False), ("same_rows_fks", True)):
+            cur.execute("CREATE TABLE bench_copy_events (LIKE events_event INCLUDING ALL)")
+            if with_fks:
+                for col, target in (
+                    ("tenant_id", "tenancy_tenant"),
+                    ("user_id", "catalog_enduser"),
+                    ("item_id", "catalog_item"),
+                ):
+                    cur.execute(
+                        f"ALTER TABLE bench_copy_events ADD FOREIGN KEY ({col}) REFERENCES {target} (id) "
+                        "DEFERRABLE INITIALLY DEFERRED"
+                    )
+            buf.seek(0)
+            t0 = time.perf_counter()
+            cur.execute("BEGIN")
+            cur.copy_expert(f"COPY bench_copy_events ({columns}) FROM STDIN", buf)
+            cur.execute("COMMIT")
+            baselines[label] = time.perf_counter() - t0
+            cur.execute("DROP TABLE bench_copy_events")
+        same_rows_s = baselines["same_rows"]
+        same_rows_fks_s = baselines["same_rows_fks"]
         # Baseline 2: the raw file into an empty table of its columns, no indexes.
         cur.execute(
             "CREATE TABLE bench_copy_raw (event_id text, user_id text, item_id text, type text, "
@@ -128,7 +146,7 @@ def main() -> None:
         with open(csv_path) as fh:
             cur.copy_expert("COPY bench_copy_raw FROM STDIN WITH (FORMAT csv, HEADER true)", fh)
         raw_s = time.perf_counter() - t0
-        cur.execute("DROP TABLE bench_copy_events, bench_copy_raw")
+        cur.execute("DROP TABLE bench_copy_raw")
     conn.close()
     figures = {
         "rows": args.rows,
@@ -139,8 +157,10 @@ def main() -> None:
         "second_run_seconds": round(again_s, 2),
         "second_run": {k: again[k] for k in ("inserted", "duplicates", "rejected")},
         "copy_same_rows_seconds": round(same_rows_s, 2),
+        "copy_same_rows_fks_seconds": round(same_rows_fks_s, 2),
         "copy_raw_file_seconds": round(raw_s, 2),
         "ratio_vs_copy_same_rows": round(same_rows_s / import_s, 2),
+        "ratio_vs_copy_same_rows_fks": round(same_rows_fks_s / import_s, 2),
         "ratio_vs_copy_raw_file": round(raw_s / import_s, 2),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

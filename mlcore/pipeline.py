@@ -38,7 +38,7 @@ class TrainConfig:
     """What to train and how; defaults suit a few hundred users up to ~300k events.
 
     `dropout=None` picks 0.5 for sparse data (mean history under 20 events) and 0.2 otherwise;
-    `max_len=None` picks 50, or 200 when the mean history is 100 events or more.
+    `max_len=None` picks 30 for sparse data, 50 from a mean history of 20 events, 200 from 100.
     """
 
     models: tuple[str, ...] = ("transformer", "itemknn", "popularity")
@@ -52,9 +52,9 @@ class TrainConfig:
     blocks: int = 2
     heads: int = 1
     dropout: float | None = None
-    lr: float = 1e-3
+    lr: float = 3e-3
     batch_size: int = 256
-    negatives: int = 512
+    negatives: int = 2048
     full_softmax_max_items: int = 4096
     patience: int = 5
     eval_users: int = 5_000
@@ -65,6 +65,8 @@ class TrainConfig:
     robot_min_events: int = 500
     kcore: int = 0
     index_kind: str = "auto"
+    #: Transformer item-embedding start: "cooc" (co-occurrence eigenvectors of the training split) or "random".
+    item_init: str = "cooc"
 
 
 @dataclass
@@ -110,7 +112,7 @@ def _neural_config(config: TrainConfig, data: SequenceData, split: Split) -> Any
     mean_len = float(np.mean(data.lengths())) if data.n_users else 0.0
     return NeuralConfig(
         dim=config.dim,
-        max_len=config.max_len or (200 if mean_len >= 100 else 50),
+        max_len=config.max_len or (200 if mean_len >= 100 else 50 if mean_len >= 20 else 30),
         blocks=config.blocks,
         heads=config.heads,
         dropout=config.dropout if config.dropout is not None else (0.5 if mean_len < 20 else 0.2),
@@ -122,6 +124,7 @@ def _neural_config(config: TrainConfig, data: SequenceData, split: Split) -> Any
         patience=config.patience,
         eval_users=config.eval_users,
         seed=config.seed,
+        item_init=config.item_init,
     )
 
 

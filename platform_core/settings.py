@@ -188,6 +188,8 @@ SERVING_RELOAD_IN_BACKGROUND = env.bool("SERVING_RELOAD_IN_BACKGROUND", default=
 SERVING_RELOAD_RETRY_SECONDS = env.int("SERVING_RELOAD_RETRY_SECONDS", default=60)
 SERVING_STATS_FLUSH_SECONDS = env.int("SERVING_STATS_FLUSH_SECONDS", default=10)
 SERVING_RECOMMENDATION_MAX_AGE = env.int("SERVING_RECOMMENDATION_MAX_AGE", default=7 * 24 * 3600)
+# Hot-path queries as PostgreSQL prepared statements (off behind a transaction-pooling PgBouncer).
+SERVING_PREPARED_STATEMENTS = env.bool("SERVING_PREPARED_STATEMENTS", default=True)
 
 # --- Domain plugins ----------------------------------------------------------------
 DOMAIN_PLUGINS = env.list(

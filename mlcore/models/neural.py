@@ -5,6 +5,10 @@ Both map a user's recent sequence to a vector in the item-embedding space
 small catalogs, otherwise sampled softmax against negatives shared by the batch
 (uniform, so the logQ correction is a constant and drops out), with accidental
 hits masked. Every position of a training sequence is a target (transformer).
+Item embeddings start from the eigenvectors of the training split's normalised
+item–item co-occurrence matrix (`cooccurrence_embeddings`), which makes the
+untrained transformer already an item-to-item recommender and cuts the epochs
+needed on CPU several-fold.
 """
 
 from __future__ import annotations
@@ -42,14 +46,14 @@ class NeuralConfig:
     """Hyper-parameters of the neural models (the pipeline fills them from TrainConfig)."""
 
     dim: int = 64
-    max_len: int = 50
+    max_len: int = 30
     blocks: int = 2
     heads: int = 1
     dropout: float = 0.3
-    lr: float = 1e-3
+    lr: float = 3e-3
     batch_size: int = 256
     epochs: int = 200
-    negatives: int = 512
+    negatives: int = 2048
     full_softmax_max_items: int = 4096
     patience: int = 5
     eval_every: int = 1
@@ -62,7 +66,7 @@ class NeuralConfig:
     #: "cooc": item embeddings start from the training split's co-occurrence eigenvectors
     #: (scaled to RMS `item_init_scale`); "random": N(0, 0.02). Ignored on warm start.
     item_init: str = "cooc"
-    item_init_scale: float = 0.1
+    item_init_scale: float = 0.5
 
 
 def cooccurrence_embeddings(split: Split, dim: int, *, window: int = 3, seed: int = 0) -> np.ndarray:

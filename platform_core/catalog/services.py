@@ -231,6 +231,21 @@ def _rows_insert_ignoring_conflicts(
         extra = (True,)
     head = f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(c) for c in cols)}) VALUES "
     tail = " ON CONFLICT (tenant_id, external_id) DO NOTHING"
+    if connection.vendor == "postgresql":
+        # One array literal, unnested in order (the caller sorts: lock order).
+        literal = (
+            "{"
+            + ",".join(['"' + e.replace("\\", "\\\\").replace('"', '\\"') + '"' for e in external_ids])
+            + "}"
+        )
+        active = ", true" if model is Item else ""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"{head[: -len(' VALUES ')]} SELECT %s, x, '{{}}'::jsonb, %s, %s{active} "
+                f"FROM unnest(%s::text[]) AS x{tail}",
+                [tenant.pk, now, now, literal],
+            )
+        return
     one = "(" + ", ".join(["%s"] * len(cols)) + ")"
     page = 30_000 // len(cols)  # SQLite's bound-parameter limit
     with connection.cursor() as cursor:

@@ -250,7 +250,8 @@ class _ChunkValidator:
                 "user_id": user[ok].to_numpy(),
                 "item_id": item[ok].replace("", None).to_numpy(),
                 "type": type_[ok].to_numpy(),
-                "timestamp": ts[ok].to_numpy(),
+                # datetime64[ns] in UTC, naive: an object array of Timestamps costs ~15 µs a row.
+                "timestamp": ts[ok].dt.tz_localize(None).to_numpy(),
                 "value": value[ok].to_numpy(dtype=float),
                 "context": contexts[ok],
             }
@@ -292,7 +293,8 @@ def _write_sqlite(*, tenant: Tenant, valid: pd.DataFrame, result: ImportResult) 
                 )
                 continue
             value = None if val is None or math.isnan(val) else float(val)
-            rows.append((tid, eid, user_pk, item_pk, typ, pd.Timestamp(ts).to_pydatetime(), value, ctx))
+            when = pd.Timestamp(ts).tz_localize("UTC").to_pydatetime()
+            rows.append((tid, eid, user_pk, item_pk, typ, when, value, ctx))
         inserted = events_insert(rows=rows)
     result.inserted += inserted
     result.duplicates += len(rows) - inserted
@@ -312,7 +314,7 @@ def _write_postgres(*, tenant: Tenant, valid: pd.DataFrame, result: ImportResult
     users_t, items_t, events_t = (qn(m._meta.db_table) for m in (EndUser, Item, Event))
     buf = io.StringIO()
     # Epoch microseconds: formatting integers is far cheaper than datetimes.
-    staged = valid.assign(timestamp=valid["timestamp"].astype("datetime64[us, UTC]").astype("int64"))
+    staged = valid.assign(timestamp=valid["timestamp"].to_numpy().astype("datetime64[us]").astype("int64"))
     staged.to_csv(buf, index=False, header=False)
     buf.seek(0)
     tid = tenant.pk

@@ -69,7 +69,7 @@ def events_insert(*, rows: Sequence[Row]) -> int:
             f"{head[: -len(' VALUES ')]} "
             "SELECT %s, e, u, i, t, ts, v, c::jsonb, %s FROM unnest("
             "%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[], %s::float8[], %s::text[]"
-            ") AS x(e, u, i, t, ts, v, c)" + tail
+            ") AS x(e, u, i, t, ts, v, c) ON CONFLICT (tenant_id, event_id) DO NOTHING"
         )
         utc = dt.UTC
         params = [
@@ -85,7 +85,7 @@ def events_insert(*, rows: Sequence[Row]) -> int:
         ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            inserted = len(cursor.fetchall())
+            inserted = cursor.rowcount  # rows inserted; conflicts are not counted (no RETURNING to ship)
     else:
         received_db = _sqlite_datetime(received)
         adapt = _sqlite_datetime

@@ -70,6 +70,9 @@ class _Context:
         self.item_ext: dict[int, str] = {}
         self.item_keys: dict[int, tuple[str, ...]] = {}
         self.item_attrs: dict[int, dict[str, Any]] = {}
+        # Asked once here, not per user: both are per-domain constants.
+        self.users_sealed = bool(self.plugin.sensitive_fields("user"))
+        self.features_sealed = bool(self.plugin.sensitive_profile_features)
         self._load_items()
 
     def _load_items(self) -> None:
@@ -121,7 +124,10 @@ class _Context:
         self.interest_fields = fields
 
     def user_record(self, external_id: str, attributes: dict[str, Any]) -> UserRecord:
-        plain = attributes_unseal(plugin=self.plugin, kind="user", attributes=attributes or {})
+        if self.users_sealed:
+            plain = attributes_unseal(plugin=self.plugin, kind="user", attributes=attributes or {})
+        else:
+            plain = dict(attributes or {})
         return UserRecord(user_id=external_id, attributes=plain)
 
 
@@ -237,7 +243,10 @@ def profile_compute(
             ctx.config,
             item_attributes={item_ext[i]: ctx.item_attrs.get(i, {}) for i in seen if i in item_ext},
         )
-        features = features_seal(plugin=ctx.plugin, features=features)
+        if ctx.features_sealed:
+            features = features_seal(plugin=ctx.plugin, features=features)
+        else:
+            features = dict(features)
     return {
         "interests": interests,
         "trajectory": trajectory,

@@ -5,9 +5,11 @@ Kept apart from ``selectors.py`` so the request flow there reads in one screen.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,6 +77,7 @@ def history_get(
     return _history(plugin=plugin, user_id=user.external_id, rows=rows)
 
 
+@functools.cache
 def _sql_names() -> dict[str, str]:
     """Quoted table and column names of the hot-path raw queries (from the models' metadata)."""
     from django.db import connection
@@ -114,6 +117,35 @@ def _history_query() -> str:
     return _history_sql
 
 
+#: PostgreSQL connections (DB-API objects) → names of the serving statements prepared on them.
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _execute(cursor: Any, *, name: str, types: str, sql: str, params: Sequence[Any]) -> None:
+    """Run ``sql`` (``%s`` placeholders); on PostgreSQL as a statement prepared once per connection.
+
+    Planning the history join costs PostgreSQL more than running it (≈1 ms
+    against ≈0.3 ms); a prepared statement is planned once per connection.
+    ``SERVING_PREPARED_STATEMENTS = False`` turns this off (e.g. behind a
+    transaction-pooling PgBouncer, where a session's statements don't follow it).
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not getattr(settings, "SERVING_PREPARED_STATEMENTS", True):
+        cursor.execute(sql, params)
+        return
+    raw = connection.connection
+    done = _prepared.get(raw)
+    if done is None:
+        done = _prepared[raw] = set()
+    if name not in done:
+        parts = sql.split("%s")
+        body = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+        cursor.execute(f"PREPARE {name}({types}) AS {body}")
+        done.add(name)
+    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
+
+
 def _json(value: Any) -> Any:
     """A JSON column as the ORM would return it (the raw cursor hands back text on every backend)."""
     if isinstance(value, str | bytes | bytearray):
@@ -146,7 +178,13 @@ def user_history_get(
     from platform_core.catalog.selectors import enduser_get_for_tenant
 
     with connection.cursor() as cursor:
-        cursor.execute(_history_query(), [tenant.pk, tenant.pk, external_id, limit])
+        _execute(
+            cursor,
+            name="serving_history",
+            types="bigint, bigint, text, integer",
+            sql=_history_query(),
+            params=[tenant.pk, tenant.pk, external_id, limit],
+        )
         raw = cursor.fetchall()
     if not raw:
         user = enduser_get_for_tenant(tenant=tenant, external_id=external_id)
@@ -191,7 +229,7 @@ _item_cache: dict[int, dict[str, tuple[float, str | None]]] = {}
 #: Entries kept per process (all tenants); beyond it the cache starts over.
 _ITEM_CACHE_MAX = 60_000
 #: Longest life of an entry, whatever the change detection says.
-ITEM_CACHE_MAX_AGE = 600.0
+ITEM_CACHE_MAX_AGE = 60.0
 #: Change detection looks back this far before the newest change it saw last time, so a
 #: catalog transaction that committed late (its ``updated_at`` older than a change already
 #: seen) is still noticed.
@@ -214,11 +252,14 @@ def _catalog_changes_apply(*, tenant_id: int, now: float) -> None:
     """Evict cached attributes of items changed since the last check (at most once per HOT_CACHE_SECONDS).
 
     One aggregate query per tenant and process: a changed row count or id sum
-    (an item deleted or created) clears the tenant's entries; otherwise the
-    items whose ``updated_at`` (set by every catalog write) is at or after the
-    newest change seen last time, minus ``CATALOG_CHANGE_MARGIN``, are evicted.
-    So an ``in_stock = false`` reaches every process within ``HOT_CACHE_SECONDS``
-    and an unchanged hot item costs no round trip.
+    (an item deleted or created) clears the tenant's entries; a newer
+    ``updated_at`` (set by every catalog write) evicts the items changed since
+    the newest change seen last time, minus ``CATALOG_CHANGE_MARGIN``. So an
+    ``in_stock = false`` reaches every process within ``HOT_CACHE_SECONDS`` and
+    an unchanged hot item costs no round trip. The one change this can miss (a
+    catalog write that commits after a later write was already seen, without
+    moving the newest ``updated_at``) still expires with the entry, after
+    ``ITEM_CACHE_MAX_AGE``.
     """
     from django.db import connection
 
@@ -240,7 +281,7 @@ def _catalog_changes_apply(*, tenant_id: int, now: float) -> None:
             cache = _item_cache.setdefault(tenant_id, {})
             if mark is None or (count, id_sum) != (mark.count, mark.id_sum):
                 cache.clear()
-            elif mark.newest is not None and cache:
+            elif cache and mark.newest is not None and newest != mark.newest:
                 since = connection.ops.adapt_datetimefield_value(mark.newest - CATALOG_CHANGE_MARGIN)
                 cursor.execute(
                     f"SELECT external_id FROM {names['item']} WHERE {names['it_tenant']} = %s "
@@ -315,18 +356,27 @@ def _active_item_attributes(*, tenant_id: int, item_ids: list[str]) -> list[tupl
     """(external id, stored attributes) of the tenant's active items among ``item_ids`` (raw query)."""
     from django.db import connection
 
-    n = len(item_ids)
-    sql = _attributes_sql.get(n)
-    if sql is None:
-        names = _sql_names()
-        marks = ", ".join(["%s"] * n)
-        sql = (
-            f"SELECT external_id, attributes FROM {names['item']} "
-            f"WHERE {names['it_tenant']} = %s AND active AND external_id IN ({marks})"
-        )
-        if len(_attributes_sql) < 256:
-            _attributes_sql[n] = sql
+    names = _sql_names()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            sql = (
+                f"SELECT external_id, attributes FROM {names['item']} "
+                f"WHERE {names['it_tenant']} = %s AND active AND external_id = ANY(%s)"
+            )
+            _execute(
+                cursor, name="serving_items", types="bigint, text[]", sql=sql, params=[tenant_id, item_ids]
+            )
+            return cursor.fetchall()
+        n = len(item_ids)
+        sql = _attributes_sql.get(n)
+        if sql is None:
+            marks = ", ".join(["%s"] * n)
+            sql = (
+                f"SELECT external_id, attributes FROM {names['item']} "
+                f"WHERE {names['it_tenant']} = %s AND active AND external_id IN ({marks})"
+            )
+            if len(_attributes_sql) < 256:
+                _attributes_sql[n] = sql
         cursor.execute(sql, [tenant_id, *item_ids])
         return cursor.fetchall()
 

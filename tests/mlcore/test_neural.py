@@ -1,6 +1,7 @@
 """The Keras models: causal masking, NumPy equivalence, a planted pattern, warm start."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlcore.data import events_clean, sequences_build, split_leave_last_out
@@ -112,3 +113,20 @@ def test_warm_start_keeps_shared_item_vectors(planted_model, tmp_path):
     assert np.allclose(weights["item_emb"][2], old[data.n_items])  # last old item is now second
     warm = NeuralRecommender(len(new_items), n_types=len(data.event_types), cfg=model.cfg, warm_start=weights)
     assert np.allclose(warm.item_vectors()[1:], old[1:][::-1])
+
+
+def test_cooccurrence_init_reads_only_training_events():
+    from mlcore.models.neural import cooccurrence_embeddings
+
+    # u0..u2 share a, b, c in training; "x" and "y" appear only as validation/test targets.
+    rows = [(f"u{u}", item, t) for u in range(3) for t, item in enumerate(["a", "b", "c", "x", "y"])]
+    rows += [("u3", "a", 0), ("u3", "c", 1), ("u3", "b", 2)]
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    data = sequences_build(events_clean(events)[0])
+    split = split_leave_last_out(data)
+    vecs = cooccurrence_embeddings(split, 4)
+    assert vecs.shape == (data.n_items + 1, 4) and np.isfinite(vecs).all()
+    assert not vecs[0].any()
+    for item in ("x", "y"):  # held-out targets get no information
+        assert not vecs[data.item_index[item]].any()
+    assert all(vecs[data.item_index[i]].any() for i in ("a", "b", "c"))

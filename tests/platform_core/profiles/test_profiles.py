@@ -177,3 +177,26 @@ def test_profile_api_and_isolation(shop, api_client, other_client):
     missing = api_client.get("/api/v1/users/nobody/profile")
     assert theirs.status_code == missing.status_code == 404
     assert theirs.json()["error"]["code"] == missing.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_build_writes_the_same_profiles(shop):
+    """``workers=2``: two forked processes over pk ranges give exactly the one-process result."""
+    for k in range(5):
+        EndUser.objects.for_tenant(shop).create(tenant=shop, external_id=f"x{k}")
+
+    def stored() -> dict:
+        return {
+            p.user_id: (p.interests, p.trajectory, p.activity, p.segment, p.features, p.n_events)
+            for p in UserProfile.objects.for_tenant(shop)
+        }
+
+    assert profile_build_bulk(tenant=shop, now=NOW, batch_size=2) == 7
+    one = stored()
+    UserProfile.objects.for_tenant(shop).delete()
+    seen = []
+    assert profile_build_bulk(tenant=shop, now=NOW, batch_size=2, workers=2, progress=seen.append) == 7
+    assert stored() == one
+    assert seen[-1].epoch == 7
+    first = EndUser.objects.for_tenant(shop).order_by("pk").values_list("pk", flat=True)
+    assert profile_build_bulk(tenant=shop, now=NOW, user_pk_range=(first[0], first[1])) == 2

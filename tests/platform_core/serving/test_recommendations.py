@@ -236,3 +236,17 @@ def test_a_new_item_is_reachable_through_attribute_similarity(api_client, shop, 
     q = shop.built.user_vector(HISTORY)
     assert new["explanation"]["model_score"] == pytest.approx(float(((shoes + stock) / 2) @ q), abs=1e-5)
     assert new["explanation"]["events"], "a new item's score is explained by the events too"
+
+
+def test_catalog_changes_reach_the_cached_candidate_attributes(api_client, shop, alice, settings) -> None:
+    """Candidate attributes are cached in process; a catalog write evicts them at the next check."""
+    from platform_core.catalog.services import item_upsert
+
+    settings.HOT_CACHE_SECONDS = 0  # every request checks the catalog for changes
+    first = [i["item_id"] for i in api_client.get(url("alice", k=5)).json()["items"]]
+    item_upsert(tenant=shop.tenant, external_id=first[0], attributes={"category": "shoes", "in_stock": False})
+    served = [i["item_id"] for i in api_client.get(url("alice", k=5)).json()["items"]]
+    assert first[0] not in served  # ecommerce.out_of_stock, though its attributes were cached
+    Item.objects.for_tenant(shop.tenant).filter(external_id=served[0]).delete()
+    again = [i["item_id"] for i in api_client.get(url("alice", k=5)).json()["items"]]
+    assert served[0] not in again and first[0] not in again and len(again) == 5
