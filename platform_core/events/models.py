@@ -8,10 +8,14 @@ from platform_core.common.scoping import TenantOwnedModel
 class Event(TenantOwnedModel):
     """One behaviour event. ``event_id`` is the client's idempotency key."""
 
+    # Indexes are chosen by hand (Meta): each extra one costs every insert.
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
     event_id = models.CharField(max_length=128)
-    user = models.ForeignKey("catalog.EndUser", on_delete=models.CASCADE, related_name="events")
+    user = models.ForeignKey(
+        "catalog.EndUser", on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     item = models.ForeignKey(
-        "catalog.Item", on_delete=models.CASCADE, related_name="events", null=True, blank=True
+        "catalog.Item", on_delete=models.CASCADE, related_name="events", null=True, blank=True, db_index=False
     )
     type = models.CharField(max_length=64)
     timestamp = models.DateTimeField()
@@ -22,8 +26,11 @@ class Event(TenantOwnedModel):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "event_id"], name="event_tenant_event_id")]
         indexes = [
-            models.Index(fields=["tenant", "user", "timestamp"], name="event_user_timeline"),
-            models.Index(fields=["tenant", "item", "timestamp"], name="event_item_time"),
+            # A user (and an item) belongs to one tenant, so these serve the
+            # tenant-scoped timeline scans and the cascades of erasure alike;
+            # (tenant, event_id) and (tenant, timestamp) lead with the tenant.
+            models.Index(fields=["user", "timestamp"], name="event_user_time"),
+            models.Index(fields=["item", "timestamp"], name="event_item_ts"),
             models.Index(fields=["tenant", "timestamp"], name="event_tenant_time"),
         ]
 
