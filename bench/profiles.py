@@ -38,13 +38,6 @@ def main() -> None:
     parser.add_argument("--events-per-user", type=int, default=10)
     parser.add_argument("--slug", default="bench-profiles")
     parser.add_argument("--json", type=Path)
-    parser.add_argument(
-        "--workers",
-        type=int,
-        nargs="+",
-        default=[1, 2],
-        help="processes per build (profile_build_bulk(workers=…)); each value is timed, create then update",
-    )
     args = parser.parse_args()
 
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -75,11 +68,11 @@ def main() -> None:
 
     n_events = Event.objects.for_tenant(tenant).count()
     runs = []
-    plan = [("create", args.workers[0])] + [("update", w) for w in args.workers]
+    plan = [("create", 1), ("update", 1)]
     UserProfile.objects.for_tenant(tenant).delete()
     for label, workers in plan:
         t0, c0 = time.perf_counter(), _cpu()
-        n = profile_build_bulk(tenant=tenant, workers=workers)
+        n = profile_build_bulk(tenant=tenant)
         seconds, cpu = time.perf_counter() - t0, _cpu() - c0
         runs.append(
             {

@@ -351,7 +351,6 @@ def profile_build_bulk(
     batch_size: int = BATCH_SIZE,
     now: dt.datetime | None = None,
     progress: Callable[[ProfileProgress], None] | None = None,
-    workers: int = 1,
     user_pk_range: tuple[int, int] | None = None,
 ) -> int:
     """Compute and store the profile of every user of ``tenant`` (users without events too).
@@ -360,12 +359,8 @@ def profile_build_bulk(
     costs one event query and one upsert statement.
 
     Args:
-        workers: with more than 1, the users are split into that many
-            contiguous primary-key ranges built by forked processes at once
-            (one core each; each opens its own database connection). Only
-            from a plain process: a Celery prefork child may not fork; there,
-            run one task per range with ``user_pk_range`` instead.
-        user_pk_range: only the users with ``lo <= pk <= hi`` (one partition).
+        user_pk_range: only the users with ``lo <= pk <= hi`` (one partition,
+            so a large tenant can be built by one task per range).
 
     Returns:
         The number of profiles written.
@@ -387,12 +382,7 @@ def profile_build_bulk(
                 )
             )
 
-    if workers > 1 and total > batch_size:
-        done = _build_parallel(
-            tenant=tenant, users=users, workers=workers, batch_size=batch_size, now=now, report=report
-        )
-    else:
-        done = _build_users(tenant=tenant, users=users, batch_size=batch_size, now=now, report=report)
+    done = _build_users(tenant=tenant, users=users, batch_size=batch_size, now=now, report=report)
     if progress is not None and total == 0:
         progress(ProfileProgress("profiles", 0, 0, 0.0, "no users"))
     return done
@@ -420,73 +410,6 @@ def _build_users(
         done += len(rows)
         report(done)
     return done
-
-
-def _build_parallel(
-    *,
-    tenant: Tenant,
-    users: Sequence[tuple[int, str, Any]],
-    workers: int,
-    batch_size: int,
-    now: dt.datetime,
-    report: Callable[[int], None],
-) -> int:
-    """``_build_users`` over ``workers`` contiguous slices of ``users`` in forked processes."""
-    import multiprocessing as mp
-
-    from django.db import connections
-
-    mp_ctx = mp.get_context("fork")
-    size = -(-len(users) // workers)
-    parts = [users[i : i + size] for i in range(0, len(users), size)]
-    queue = mp_ctx.SimpleQueue()
-    connections.close_all()  # children must not share the parent's database sockets
-    procs = [
-        mp_ctx.Process(target=_build_child, args=(tenant, part, batch_size, now, queue), daemon=True)
-        for part in parts
-    ]
-    for proc in procs:
-        proc.start()
-    done_by: dict[int, int] = {}
-    finished = 0
-    failure = None
-    try:
-        while finished < len(procs):
-            index, kind, value = queue.get()
-            if kind == "batch":
-                done_by[index] = value
-                report(sum(done_by.values()))
-            else:
-                finished += 1
-                if kind == "error":
-                    failure = failure or value
-    finally:
-        for proc in procs:
-            proc.join()
-    if failure is not None:
-        raise RuntimeError(f"profile build partition failed: {failure}")
-    return sum(done_by.values())
-
-
-def _build_child(
-    tenant: Tenant, users: Sequence[tuple], batch_size: int, now: dt.datetime, queue: Any
-) -> None:
-    from django.db import connections
-
-    index = users[0][0]
-    try:
-        _build_users(
-            tenant=tenant,
-            users=users,
-            batch_size=batch_size,
-            now=now,
-            report=lambda done: queue.put((index, "batch", done)),
-        )
-        queue.put((index, "end", None))
-    except BaseException as exc:  # reported to the parent, which raises
-        queue.put((index, "error", repr(exc)))
-    finally:
-        connections.close_all()
 
 
 def profile_refresh_user(*, tenant: Tenant, external_id: str, now: dt.datetime | None = None) -> UserProfile:
