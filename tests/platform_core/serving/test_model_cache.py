@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from platform_core.jobs.models import ModelVersion, VersionState
+from platform_core.jobs.services import model_version_promote
 from platform_core.serving import model_cache
 from tests.factories import EndUserFactory, ItemFactory, api_key_raw
 from tests.platform_core.serving.conftest import events_make
@@ -28,10 +29,8 @@ def setup(tenant, model_version_make):
 
 
 def _activate(version: ModelVersion) -> None:
-    ModelVersion.unscoped.filter(tenant_id=version.tenant_id, state=VersionState.ACTIVE).update(
-        state=VersionState.RETIRED
-    )
-    ModelVersion.unscoped.filter(pk=version.pk).update(state=VersionState.ACTIVE)
+    # The real promotion: one transaction, so a concurrent reader never sees "no active version".
+    model_version_promote(version=ModelVersion.unscoped.get(pk=version.pk), check_artifact=False)
 
 
 @pytest.mark.django_db(transaction=True)
