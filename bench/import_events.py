@@ -5,8 +5,9 @@ Measured in one run, on one database:
   * baseline "same rows": the rows the import wrote (``COPY (SELECT … FROM events_event) TO``)
     COPY'd into an empty table shaped like ``events_event`` (same columns, indexes and
     unique constraint) — the database work any importer must do.
-  * baseline "same rows + FKs": the same, with the three deferred foreign keys of
-    ``events_event`` (tenant, user, item) checked at commit, as the import's are.
+  * baseline "same rows + FKs": the same, with the three deferred foreign keys
+    ``events_event`` had (tenant, user, item) checked at commit, until migration
+    ``events.0003`` replaced them by set-based locks and delete triggers.
   * baseline "raw file": the CSV file itself COPY'd into an empty table of its columns
     (no indexes): the floor for getting the bytes into PostgreSQL at all.
 Ratio = baseline seconds / import seconds (1.0 = as fast as COPY).

@@ -2,7 +2,10 @@
 
 No HTTP server and no load generator: wall and Python CPU time per request,
 so the Python side and the database side can be told apart (wall − CPU ≈
-time waiting for PostgreSQL). Fresh database, the same seeded batches as
+time waiting for PostgreSQL), and the CPU time of the PostgreSQL backend
+serving the connection (``/proc/<pid>/stat``; the server must run on this
+machine): Python CPU + PostgreSQL CPU per request is what bounds events/s on
+a machine whose cores both do the work. Fresh database, the same seeded batches as
 ``bench/ingest_rest.py``, 2 warm-up requests, then 30 timed ones.
 
     .venv/bin/python bench/ingest_inprocess.py postgres://postgres@127.0.0.1:5432/bench_inproc
@@ -21,6 +24,13 @@ import time
 ROOT = os.environ.get("ROOT", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 os.chdir(ROOT)
+
+
+def _pg_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a PostgreSQL backend process (fields 14 and 15 of /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -49,12 +59,19 @@ def main() -> None:
 
     for body in bodies[:2]:
         assert post(body) in (200, 201)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     walls, cpus = [], []
+    pg0 = _pg_cpu_seconds(backend)
     for body in bodies[2:]:
         w0, c0 = time.perf_counter(), time.process_time()
         assert post(body) == 201
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
+    pg_cpu_ms = 1000 * (_pg_cpu_seconds(backend) - pg0) / len(walls)
     walls.sort()
     cpus.sort()
     print(
@@ -66,6 +83,8 @@ def main() -> None:
                 "wall_ms_min": round(1000 * walls[0], 1),
                 "python_cpu_ms_median": round(1000 * cpus[len(cpus) // 2], 1),
                 "python_cpu_ms_min": round(1000 * cpus[0], 1),
+                # Ticks of 10 ms summed over all requests: a mean, not a median.
+                "postgres_cpu_ms_mean": round(pg_cpu_ms, 1),
             }
         )
     )

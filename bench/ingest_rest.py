@@ -101,6 +101,57 @@ def _client_run(
     )
 
 
+def _proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (fields 14 and 15 of /proc/<pid>/stat); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _pg_backends(database_url: str | None) -> list[int]:
+    if not database_url:
+        return []
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def _server_cpu(master: int, database_url: str | None) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of gunicorn (master and workers) and of the PostgreSQL backends serving it."""
+    return {
+        "gunicorn": {p: _proc_cpu_seconds(p) for p in [master, *_children(master)]},
+        "postgres": {p: _proc_cpu_seconds(p) for p in _pg_backends(database_url)},
+    }
+
+
+def _cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], part: str) -> float:
+    # Processes started during the run count from zero; ticks are 10 ms.
+    return sum(t - before[part].get(p, 0.0) for p, t in after[part].items())
+
+
 def run_backend(
     label: str, env: dict[str, str], *, port: int, workers: int, clients: int, batches: int, size: int
 ) -> dict:
@@ -134,7 +185,11 @@ def run_backend(
         ]
         for p in procs:
             p.start()
+        while time.time() < start_at:
+            time.sleep(0.005)
+        cpu_before = _server_cpu(server.pid, env.get("DATABASE_URL"))
         results = [queue.get(timeout=900) for _ in procs]
+        cpu_after = _server_cpu(server.pid, env.get("DATABASE_URL"))
         errors = [r["error"] for r in results if "error" in r]
         if errors:
             raise RuntimeError(f"client failed: {errors[0]}")
@@ -147,6 +202,10 @@ def run_backend(
     wall = max(r["seconds"] for r in results)
     lat = sorted(x for r in results for x in r["latencies"])
     client_cpu = sum(r["cpu_seconds"] for r in results)
+    per_1000 = 1000 / (inserted / 1000)
+    gunicorn_ms = per_1000 * _cpu_used(cpu_before, cpu_after, "gunicorn")
+    postgres_ms = per_1000 * _cpu_used(cpu_before, cpu_after, "postgres")
+    cpu_ms_per_1000 = gunicorn_ms + postgres_ms
     return {
         "backend": label,
         "events_per_s": round(inserted / wall),
@@ -160,6 +219,13 @@ def run_backend(
         # The load generator's own CPU, as a share of the machine's cores over the run.
         "client_cpu_seconds": round(client_cpu, 2),
         "client_cpu_share": round(client_cpu / (wall * (os.cpu_count() or 1)), 3),
+        # Server-side CPU (gunicorn + PostgreSQL backends) per 1,000 events, and the
+        # events/s that much CPU allows on the machine's cores when nothing else runs:
+        # a figure that load from other processes disturbs far less than events/s.
+        "server_cpu_ms_per_1000": round(cpu_ms_per_1000, 1),
+        "gunicorn_cpu_ms_per_1000": round(gunicorn_ms, 1),
+        "postgres_cpu_ms_per_1000": round(postgres_ms, 1),
+        "cpu_bound_events_per_s": round(1000 * 1000 * (os.cpu_count() or 1) / cpu_ms_per_1000),
     }
 
 
@@ -171,6 +237,7 @@ def main() -> None:
     parser.add_argument("--pg", action="store_true")
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/foundation_bench")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--out", default=str(RESULTS / "ingest_rest.json"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--batches", type=int, default=30, help="timed batches per client")
@@ -210,17 +277,21 @@ def main() -> None:
             )
         finally:
             shutil.rmtree(var, ignore_errors=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ingest_rest.json").write_text(json.dumps(rows, indent=2))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2))
     print(
-        "| backend | events/s | batches × size | clients | gunicorn workers | p50 / p95 per batch | client CPU share |"
+        "| backend | events/s | batches × size | clients | gunicorn workers | p50 / p95 per batch "
+        "| client CPU share | server CPU per 1,000 (gunicorn + PostgreSQL) | CPU-bound events/s |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
             f"| {r['backend']} | {r['events_per_s']:,} | {r['inserted'] // r['batch_size']} × {r['batch_size']} | "
             f"{r['clients']} | {r['gunicorn_workers']} | {r['p50_batch_ms']} / {r['p95_batch_ms']} ms | "
-            f"{100 * r['client_cpu_share']:.1f} % |"
+            f"{100 * r['client_cpu_share']:.1f} % | {r['server_cpu_ms_per_1000']} ms "
+            f"({r['gunicorn_cpu_ms_per_1000']} + {r['postgres_cpu_ms_per_1000']}) | "
+            f"{r['cpu_bound_events_per_s']:,} |"
         )
 
 

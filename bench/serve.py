@@ -97,7 +97,7 @@ def setup_data(*, n_items: int, n_users: int, events_per_user: int, seed: int) -
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
-    from mlcore.artifacts import artifact_save
+    from mlcore.artifacts import FORMAT_VERSION, artifact_save
     from platform_core.catalog.models import EndUser, Item
     from platform_core.events.models import Event
     from platform_core.jobs.models import ModelVersion, VersionState
@@ -159,7 +159,8 @@ def setup_data(*, n_items: int, n_users: int, events_per_user: int, seed: int) -
                 batch = []
         Event.unscoped.bulk_create(batch, batch_size=5000)
         print(f"events: {n} in {time.perf_counter() - t:.1f}s", flush=True)
-    name = f"{SLUG}/synthetic-{n_items}-clustered"
+    # The format version in the name: an artifact of an older format is refused by the loader.
+    name = f"{SLUG}/synthetic-{n_items}-clustered-v{FORMAT_VERSION}"
     path = Path(default_storage.path(name))
     if not (path / "manifest.json").exists():
         t = time.perf_counter()
@@ -184,7 +185,7 @@ def setup_data(*, n_items: int, n_users: int, events_per_user: int, seed: int) -
             encoder_config={"dim": DIM, "heads": 2, "blocks": 2, "max_len": MAX_LEN, "ln_eps": 1e-6},
             index_kind="auto",
         )
-        print(f"artifact: {n_items} items (HNSW) in {time.perf_counter() - t:.1f}s", flush=True)
+        print(f"artifact: {n_items} items in {time.perf_counter() - t:.1f}s", flush=True)
     version = ModelVersion.objects.for_tenant(tenant).filter(artifact_path=name).first()
     if version is None:
         ModelVersion.objects.for_tenant(tenant).update(state=VersionState.RETIRED)
@@ -364,6 +365,7 @@ def stages(n: int = 200) -> dict:
     from platform_core.plugins.selectors import tenant_plugin_get
     from platform_core.serving import candidates as cand
     from platform_core.serving import selectors as sel
+    from platform_core.serving.catalog_snapshot import catalog_snapshot_wait
     from platform_core.serving.explanations import leave_one_out
     from platform_core.serving.model_cache import serving_model_get
     from platform_core.tenancy.models import Tenant
@@ -374,6 +376,8 @@ def stages(n: int = 200) -> dict:
     plugin = tenant_plugin_get(tenant=tenant)
     model = serving_model_get(tenant=tenant)
     out["rss_mb"]["with_model"] = round(rss_mb(os.getpid()), 1)
+    catalog_snapshot_wait(tenant_id=tenant.pk)  # built in a thread: measure lookups once it is in place
+    out["rss_mb"]["with_catalog_snapshot"] = round(rss_mb(os.getpid()), 1)
     client = Client(HTTP_AUTHORIZATION=f"Api-Key {api_key_create(tenant=tenant, scopes=['read']).raw_key}")
     _, hist = cand.user_history_get(tenant=tenant, plugin=plugin, external_id="u1")
     seq = sel._user_sequence(history=hist, model=model, plugin=plugin)
@@ -385,11 +389,13 @@ def stages(n: int = 200) -> dict:
             tenant=tenant, plugin=plugin, external_id=f"u{i % 500}"
         ),
         f"encoder embed ({len(seq)} events)": lambda i: sel._user_vector(model=model, sequence=seq),
-        "HNSW search k=40": lambda i: model.artifact.index.search(query, 40),
+        f"{model.artifact.index.kind} index search k=40": lambda i: model.artifact.index.search(query, 40),
         "brute-force scan (for comparison)": lambda i: np.argpartition(-(model.vectors @ query), 40)[:40],
-        "item attributes, 40 (cache miss)": lambda i: (
-            cand._item_cache.clear(),
-            cand.item_attributes_get(tenant=tenant, plugin=plugin, item_ids=ids),
+        "item attributes, 40 (process snapshot)": lambda i: cand.item_attributes_get(
+            tenant=tenant, plugin=plugin, item_ids=ids
+        ),
+        "item attributes, 40 (one query, no snapshot)": lambda i: cand._active_item_attributes(
+            tenant_id=tenant.pk, item_ids=ids
         ),
         "leave-one-out (explain=true)": lambda i: leave_one_out(
             encoder=model.artifact.encoder, sequence=seq, max_len=model.artifact.encoder.max_len
@@ -430,6 +436,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--stages", action="store_true", help="only the in-process cost of each step (no server)")
     args = ap.parse_args()
+    if not args.stages and shutil.which("wrk") is None:
+        raise SystemExit(
+            "bench/serve.py needs wrk for (a): install it with `apt-get install -y wrk` "
+            "(Debian/Ubuntu; `brew install wrk` on macOS), or run with --stages for the in-process figures."
+        )
 
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
@@ -454,6 +465,9 @@ def main() -> None:
         OPENBLAS_NUM_THREADS="1",
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
+        # As scripts/run.sh: a fixed glibc mmap threshold, so freed large buffers (a catalog
+        # snapshot's build) go back to the system instead of staying in the heap (≈ 10 MB a worker).
+        MALLOC_MMAP_THRESHOLD_="131072",
     )
     server = start_gunicorn(port=args.port, workers=args.workers, threads=args.threads, env=env)
     result: dict = {

@@ -77,6 +77,7 @@ def bench_run(args: argparse.Namespace) -> dict[str, Any]:
         lr=args.lr,
         batch_size=args.batch_size,
         negatives=args.negatives,
+        popular_negatives=args.popular_negatives,
         blocks=args.blocks,
         heads=args.heads,
         patience=args.patience,
@@ -148,14 +149,15 @@ def parser_build() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--dim", type=int, default=64)
-    p.add_argument("--max-len", type=int, default=None, help="default: 50, or 200 for long histories")
+    p.add_argument("--max-len", type=int, default=None, help="default: 30, or 50 from a mean history of 20")
     p.add_argument("--dropout", type=float, default=None, help="default: 0.5 for sparse data, else 0.2")
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--negatives", type=int, default=2048)
+    p.add_argument("--batch-size", type=int, default=None, help="default: 256, smaller for few users")
+    p.add_argument("--negatives", type=int, default=2048, help="uniform sampled-softmax negatives")
+    p.add_argument("--popular-negatives", type=int, default=512, help="extra popularity-drawn negatives")
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--heads", type=int, default=1)
-    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--patience", type=int, default=None, help="default: 5, or 10 below 5000 users")
     p.add_argument("--seed", type=int, default=0)
     return p
 

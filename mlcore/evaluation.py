@@ -19,6 +19,7 @@ def split_evaluate(
     sampled_negatives: int = 100,
     seed: int = 0,
     batch_size: int = 512,
+    with_coverage: bool = True,
 ) -> dict[str, float]:
     """Metrics keyed ``{which}_ndcg@10`` etc.; the input is every event before the target.
 
@@ -50,4 +51,5 @@ def split_evaluate(
         sampled_negatives=sampled_negatives,
         seed=seed,
         prefix=f"{which}_",
+        with_coverage=with_coverage,
     )

@@ -1,14 +1,15 @@
-"""TF-free forward pass of the SASRec-style encoder (NumPy only).
+"""TF-free forward pass of the neural encoders (NumPy only): SASRec-style transformer and Caser.
 
-The weights are exported by `mlcore.models.neural.SASRecModel.export_weights`
-into a flat dict of arrays (saved as ``encoder.npz``); this module computes
-exactly what the Keras model computes in inference mode, so web processes can
-embed a fresh sequence without TensorFlow.
+The weights are exported by `mlcore.models.neural` (`SASRecModel.export_weights`,
+`CaserModel.export_weights`) into a flat dict of arrays (saved as ``encoder.npz``);
+this module computes exactly what the Keras model computes in inference mode, so
+web processes can embed a fresh sequence without TensorFlow. The encoder config's
+``kind`` ("sasrec", the default, or "caser") picks the forward pass.
 
-Layout (pre-LN transformer, causal, left-padded, positions aligned to the end):
+Transformer layout (pre-LN, causal, left-padded, positions aligned to the end):
 ``x = E[item] * scale + P[max_len - L + t] + T[type]``; per block
 ``x += MHA(LN1(x))``, ``x += W2·relu(W1·LN2(x))``; then ``LN_f``; the user
-vector is the last position.
+vector is the last position. Caser: see `SequenceEncoder._caser_rows`.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ class SequenceEncoder:
         """
         self.config = dict(config)
         self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k != "item_emb"}
+        self.kind = str(self.config.get("kind", "sasrec"))
+        if self.kind not in ("sasrec", "caser"):
+            raise ValueError(f"unknown encoder kind {self.kind!r}; expected 'sasrec' or 'caser'")
         self.dim = int(self.config["dim"])
-        self.heads = int(self.config["heads"])
-        self.blocks = int(self.config["blocks"])
+        self.heads = int(self.config.get("heads", 1))
+        self.blocks = int(self.config.get("blocks", 0))
         self.max_len = int(self.config["max_len"])
         self.scale = np.float32(self.config.get("emb_scale", 1.0))
         self.eps = float(self.config.get("ln_eps", 1e-6))
@@ -113,12 +117,23 @@ class SequenceEncoder:
         return items_arr, types_arr
 
     # -- forward pass ------------------------------------------------------
+    def _item_rows(self, items: np.ndarray) -> np.ndarray:
+        return np.where((items > 0)[..., None], self.item_table[np.maximum(items - 1, 0)], self.pad_row)
+
     def forward_rows(self, items: np.ndarray, types: np.ndarray) -> np.ndarray:
-        """Hidden states (B, L, d) for left-padded model rows (0 = padding), as Keras computes them."""
+        """Hidden states (B, L, d) for left-padded model rows (0 = padding), as Keras computes them.
+
+        Caser has one output per sequence, returned as (B, 1, d).
+        """
+        if self.kind == "caser":
+            return self._caser_rows(items, types)[:, None]
         w = self.w
         b, length = items.shape
-        emb = np.where((items > 0)[..., None], self.item_table[np.maximum(items - 1, 0)], self.pad_row)
-        x = emb * self.scale + w["pos_emb"][self.max_len - length :][None] + w["type_emb"][types]
+        x = (
+            self._item_rows(items) * self.scale
+            + w["pos_emb"][self.max_len - length :][None]
+            + w["type_emb"][types]
+        )
         valid = items > 0
         causal = np.tril(np.ones((length, length), dtype=bool))
         allowed = (causal[None] & valid[:, None, :]) | np.eye(length, dtype=bool)[None]  # (B, Lq, Lk)
@@ -136,6 +151,27 @@ class SequenceEncoder:
             h = _layer_norm(x, w[p + "ln2_gamma"], w[p + "ln2_beta"], self.eps)
             x = x + np.maximum(h @ w[p + "w1"] + w[p + "b1"], 0) @ w[p + "w2"] + w[p + "b2"]
         return _layer_norm(x, w["lnf_gamma"], w["lnf_beta"], self.eps)
+
+    def _caser_rows(self, items: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """Caser: horizontal convolutions of heights 1..L (ReLU, max over positions) and a vertical
+        one over the last L = max_len events (left-padded with zero rows), then two dense layers."""
+        w, window = self.w, self.max_len
+        if items.shape[1] < window:
+            pad = window - items.shape[1]
+            items, types = np.pad(items, ((0, 0), (pad, 0))), np.pad(types, ((0, 0), (pad, 0)))
+        items, types = items[:, -window:], types[:, -window:]
+        x = (self._item_rows(items) + w["type_emb"][types]) * (items > 0)[..., None]  # (B, L, d)
+        pooled = []
+        for h in range(1, window + 1):
+            kernel = w[f"conv_h{h}_w"][:, :, 0, :]  # (h, d, F)
+            # windows (B, L - h + 1, h, d) against the (h, d) kernel of each filter
+            win = np.stack([x[:, i : i + window - h + 1] for i in range(h)], axis=2)
+            conv = np.einsum("bphd,hdf->bpf", win, kernel) + w[f"conv_h{h}_b"]
+            pooled.append(np.maximum(conv, 0).max(axis=1))
+        vert = np.einsum("bld,lf->bdf", x, w["conv_v_w"][:, 0, 0, :]) + w["conv_v_b"]
+        z = np.concatenate(pooled + [vert.reshape(len(x), -1)], axis=1)
+        z = np.maximum(z @ w["fc_w"] + w["fc_b"], 0)
+        return (z @ w["out_w"] + w["out_b"]).astype(np.float32)
 
     def embed(self, item_ids: Sequence[str], event_types: Sequence[str] | None = None) -> np.ndarray | None:
         """The user vector (d,) for a recent sequence, oldest first; None if no item is known."""

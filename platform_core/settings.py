@@ -255,6 +255,10 @@ JOBS_TRAIN_MAX_MINUTES = env.float("JOBS_TRAIN_MAX_MINUTES", default=max(JOBS_TR
 JOBS_HEARTBEAT_SECONDS = env.int("JOBS_HEARTBEAT_SECONDS", default=10)
 JOBS_STALE_AFTER_SECONDS = env.int("JOBS_STALE_AFTER_SECONDS", default=120)
 PROFILE_REFRESH_DEBOUNCE_SECONDS = env.int("PROFILE_REFRESH_DEBOUNCE_SECONDS", default=30)
+# A build_profiles job is split into this many user pk ranges, one task each on the
+# "profiles" queue (one per worker process); small tenants get fewer parts.
+PROFILES_BUILD_PARTS = env.int("PROFILES_BUILD_PARTS", default=2)
+PROFILES_PART_MIN_USERS = env.int("PROFILES_PART_MIN_USERS", default=5000)
 
 LOGGING = {
     "version": 1,

@@ -12,6 +12,10 @@ $PY -m bench.domains
 
 echo "== serving: cost of each step in process (100k items)"
 $PY bench/serve.py --stages --json bench/results/serve-stages.json
+if ! command -v wrk >/dev/null 2>&1; then
+  # The full serving run (docs/benchmarks.md "serving": saturation, open loop, RSS, freshness) drives gunicorn with wrk.
+  echo "note: bench/serve.py without --stages needs wrk: apt-get install -y wrk (Debian/Ubuntu)"
+fi
 
 echo "== REST ingestion on SQLite (gunicorn, keep-alive clients)"
 $PY bench/ingest_rest.py --sqlite --batches 10

@@ -20,10 +20,13 @@ trap cleanup INT TERM EXIT
 # Two workers: training (queue "ml") in a child process that is replaced after
 # each task, so its memory goes back after every training; housekeeping and
 # profile jobs (queues "default", "profiles") never wait behind a training.
+# The second one runs 2 prefork children (one per core): a profiles job is split
+# into user ranges built in parallel, and nothing on these queues imports
+# TensorFlow, so forking is safe (tests/platform_core/profiles/test_partitions.py).
 .venv/bin/celery -A platform_core worker -Q ml --concurrency 1 --max-tasks-per-child 1 \
   --loglevel INFO --hostname "ml@%h" &
 pids+=($!)
-.venv/bin/celery -A platform_core worker -Q default,profiles --concurrency "${WORKER_CONCURRENCY:-1}" \
+.venv/bin/celery -A platform_core worker -Q default,profiles --concurrency "${WORKER_CONCURRENCY:-2}" \
   --loglevel INFO --hostname "worker@%h" &
 pids+=($!)
 .venv/bin/celery -A platform_core beat --loglevel INFO &
@@ -35,7 +38,10 @@ if $PY manage.py help bootstrap_demo >/dev/null 2>&1; then
 fi
 
 echo "web: http://$HOST:$PORT/   console: http://$HOST:$PORT/admin/   docs: http://$HOST:$PORT/api/docs/"
-.venv/bin/gunicorn platform_core.wsgi:application --bind "$HOST:$PORT" \
-  --workers "${WEB_WORKERS:-2}" --access-logfile - &
+# gthread workers keep client connections alive; one BLAS thread each (more would fight the
+# workers for the cores); a fixed glibc mmap threshold returns freed large buffers (docs/serving.md).
+MALLOC_MMAP_THRESHOLD_=131072 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/gunicorn platform_core.wsgi:application \
+  --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" -k gthread --threads "${WEB_THREADS:-4}" --keep-alive 75 \
+  --access-logfile - &
 pids+=($!)
 wait -n "${pids[@]}"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -208,33 +208,56 @@ class EcommercePlugin(DomainPlugin):
         config: ConfigValues,
         item_attributes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        # One pass with float sums: this hook runs once per user in every profile build,
+        # so it avoids statistics.mean (exact Fractions) and per-user Counter/heap objects.
         items = item_attributes or {}
-        purchases = [e for e in events if e.type == "purchase"]
-        counts = Counter(e.type for e in events)
-        last = events[-1].timestamp if events else None
+        weights = _event_weights(type(self))
+        counts: dict[str, int] = {}
+        purchase_times: list[datetime] = []
+        monetary = 0.0
+        bought: list[float] = []
+        viewed_sum, n_viewed = 0.0, 0
+        affinity: dict[str, float] = {}
+        for e in events:
+            etype = e.type
+            counts[etype] = counts.get(etype, 0) + 1
+            attrs = items.get(e.item_id or "")
+            if etype == "purchase":
+                purchase_times.append(e.timestamp)
+                context = e.context
+                amount = context.get("amount")
+                monetary += float(amount or 0)
+                if amount is not None:
+                    bought.append(float(amount) / max(1, int(context.get("quantity") or 1)))
+            elif etype == "view" and attrs is not None and attrs.get("price") is not None:
+                viewed_sum += float(attrs["price"])
+                n_viewed += 1
+            category = attrs.get("category") if attrs is not None else None
+            if category is not None:
+                key = str(category)
+                affinity[key] = affinity.get(key, 0.0) + weights.get(etype, 0.0)
+        n_purchases = len(purchase_times)
+        views = counts.get("view", 0)
         out: dict[str, Any] = {
-            "event_counts": dict(counts),
-            "frequency": len(purchases),
-            "monetary": round(sum(float(e.context.get("amount") or 0) for e in purchases), 2),
+            "event_counts": counts,
+            "frequency": n_purchases,
+            "monetary": round(monetary, 2),
             "recency_days": None,
             "purchase_cycle_days": None,
-            "conversion_rate": round(len(purchases) / counts["view"], 4) if counts["view"] else None,
-            "return_rate": round(counts["return"] / len(purchases), 4) if purchases else None,
+            "conversion_rate": round(n_purchases / views, 4) if views else None,
+            "return_rate": round(counts.get("return", 0) / n_purchases, 4) if n_purchases else None,
         }
-        if purchases and last is not None:
-            out["recency_days"] = round((last - purchases[-1].timestamp).total_seconds() / 86400, 2)
-            out["avg_order_value"] = round(out["monetary"] / len(purchases), 2)
-        out["purchase_cycle_days"] = _median_gap_days([e.timestamp for e in purchases])
-        weights = self.event_weights()
-        affinity: Counter[str] = Counter()
-        for e in events:
-            category = items.get(e.item_id or "", {}).get("category")
-            if category is not None:
-                affinity[str(category)] += weights.get(e.type, 0.0)
+        if n_purchases:
+            last = events[-1].timestamp
+            out["recency_days"] = round((last - purchase_times[-1]).total_seconds() / 86400, 2)
+            out["avg_order_value"] = round(out["monetary"] / n_purchases, 2)
+        out["purchase_cycle_days"] = _median_gap_days(purchase_times)
         total = sum(affinity.values())
         if total:
-            out["category_affinity"] = {k: round(v / total, 4) for k, v in affinity.most_common(10)}
-        out["price_sensitivity"] = _price_sensitivity(events, items)
+            # sorted() is stable like Counter.most_common: ties keep first-seen order.
+            top = sorted(affinity.items(), key=_second, reverse=True)[:10]
+            out["category_affinity"] = {k: round(v / total, 4) for k, v in top}
+        out["price_sensitivity"] = _price_sensitivity(viewed_sum, n_viewed, bought)
         return out
 
     def sample_data(self, seed: int, n_users: int) -> SampleData:
@@ -249,28 +272,38 @@ class EcommercePlugin(DomainPlugin):
         return {"taobao-userbehavior": taobao_userbehavior}
 
 
+def _second(pair: tuple[str, float]) -> float:
+    return pair[1]
+
+
+_WEIGHTS: dict[type, dict[str, float]] = {}
+
+
+def _event_weights(cls: type[DomainPlugin]) -> dict[str, float]:
+    """``event_weights()`` once per class: the hook runs per user and the weights are constants."""
+    weights = _WEIGHTS.get(cls)
+    if weights is None:
+        weights = _WEIGHTS[cls] = cls.event_weights()
+    return weights
+
+
 def _median_gap_days(times: list[datetime]) -> float | None:
     if len(times) < 2:
         return None
-    gaps = [(b - a).total_seconds() / 86400 for a, b in zip(times, times[1:], strict=False)]
-    return round(statistics.median(gaps), 2)
+    gaps = sorted((b - a).total_seconds() / 86400 for a, b in zip(times, times[1:], strict=False))
+    mid = len(gaps) // 2
+    median = gaps[mid] if len(gaps) % 2 else (gaps[mid - 1] + gaps[mid]) / 2  # as statistics.median
+    return round(median, 2)
 
 
-def _price_sensitivity(events: Sequence[EventRecord], items: Mapping[str, Mapping[str, Any]]) -> float | None:
+def _price_sensitivity(viewed_sum: float, n_viewed: int, bought: list[float]) -> float | None:
     """1 − (mean price bought / mean price viewed), clipped to [-1, 1].
 
     Positive: the user buys cheaper than what they browse (price-sensitive).
+    Means are float sums over counts (not statistics.mean): equal to 4 decimals.
     """
-    viewed = [
-        float(items[e.item_id]["price"])
-        for e in events
-        if e.type == "view" and items.get(e.item_id or "", {}).get("price") is not None
-    ]
-    bought = [
-        float(e.context["amount"]) / max(1, int(e.context.get("quantity") or 1))
-        for e in events
-        if e.type == "purchase" and e.context.get("amount") is not None
-    ]
-    if not viewed or not bought or statistics.mean(viewed) == 0:
+    if not n_viewed or not bought or viewed_sum == 0:
         return None
-    return round(max(-1.0, min(1.0, 1 - statistics.mean(bought) / statistics.mean(viewed))), 4)
+    mean_viewed = viewed_sum / n_viewed
+    mean_bought = math.fsum(bought) / len(bought)
+    return round(max(-1.0, min(1.0, 1 - mean_bought / mean_viewed)), 4)

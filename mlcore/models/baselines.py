@@ -14,6 +14,19 @@ import numpy as np
 from mlcore.data import Split
 from mlcore.models.base import Histories, ProgressFn, Recommender
 
+#: Validation users the baselines tune on (the sample early stopping uses too). Fewer is noise:
+#: on yelp (NDCG@10 ≈ 0.01) 2 000 users scored every grid point alike and picked a poor one.
+TUNE_USERS = 5000
+
+
+def _tune_ndcg(model: Recommender, split: Split) -> float:
+    from mlcore.evaluation import split_evaluate
+
+    users = int(model.params.get("tune_users", TUNE_USERS))
+    return split_evaluate(
+        model, split, which="val", max_users=users, sampled_negatives=0, with_coverage=False
+    )["val_ndcg@10"]
+
 
 def _train_rows(split: Split) -> tuple[np.ndarray, np.ndarray]:
     """(user index, event position) of every training event."""
@@ -45,15 +58,12 @@ class PopularityModel(Recommender):
     name = "popularity"
 
     def fit(self, split: Split, *, deadline: float, progress: ProgressFn | None = None) -> dict[str, Any]:
-        from mlcore.evaluation import split_evaluate
-
         best = (-1.0, 1.0)
         for window in self.params.get("windows", (1.0, 0.5, 0.2, 0.05)):
             self.counts = _popularity(split, window)
-            ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)[
-                "val_ndcg@10"
-            ]
-            best = max(best, (ndcg, window))
+            best = max(best, (_tune_ndcg(self, split), window))
+            if time.monotonic() > deadline:
+                break
         self.window = best[1]
         self.counts = _popularity(split, self.window)
         return {"window": self.window}
@@ -66,35 +76,42 @@ class ItemKNNModel(Recommender):
     """Item-based kNN: cosine similarity of items over users' training histories, top-K
     neighbours per item, and a user's history weighted by recency (``decay ** age``).
 
-    Neighbourhood size and decay are tuned on validation; a tiny popularity term
-    breaks ties among items no neighbour reaches.
+    Decay and neighbourhood size are tuned on a sample of validation users by
+    coordinate search (decay at a middle K, then K at that decay); a tiny
+    popularity term breaks ties among items no neighbour reaches.
     """
 
     name = "itemknn"
 
     def fit(self, split: Split, *, deadline: float, progress: ProgressFn | None = None) -> dict[str, Any]:
-        from mlcore.evaluation import split_evaluate
-
         self.popularity = _popularity(split, 1.0)
         self._pop_tiebreak = 1e-6 * self.popularity / max(float(self.popularity.max()), 1.0)
-        rows, cols, sims = self._similarities(split)
-        best: tuple[float, int, float] = (-1.0, 0, 1.0)
-        grid_k = self.params.get("neighbours", (20, 50, 100, 200))
-        grid_decay = self.params.get("decays", (1.0, 0.8, 0.6, 0.4))
+        self._sorted = self._sort_neighbours(*self._similarities(split))
+        grid_k = tuple(self.params.get("neighbours", (20, 50, 100, 200)))
+        grid_decay = tuple(self.params.get("decays", (1.0, 0.8, 0.6, 0.4)))
+        tried: dict[tuple[int, float], float] = {}
+
+        def trial(k: int, decay: float) -> None:
+            if (k, decay) in tried or time.monotonic() > deadline:
+                return
+            self._keep_top(k)
+            self.decay = decay
+            tried[(k, decay)] = _tune_ndcg(self, split)
+            if progress:
+                progress(
+                    stage="tune", message=f"itemknn k={k} decay={decay} val_ndcg@10={tried[(k, decay)]:.4f}"
+                )
+
+        k0 = grid_k[len(grid_k) // 2]
+        for decay in grid_decay:
+            trial(k0, decay)
+        best_decay = max((v, d) for (k, d), v in tried.items())[1] if tried else grid_decay[0]
         for k in grid_k:
-            self._keep_top(rows, cols, sims, k)
-            for decay in grid_decay:
-                self.decay = decay
-                ndcg = split_evaluate(self, split, which="val", max_users=5000, sampled_negatives=0)[
-                    "val_ndcg@10"
-                ]
-                best = max(best, (ndcg, k, decay))
-                if progress:
-                    progress(stage="tune", message=f"itemknn k={k} decay={decay} val_ndcg@10={ndcg:.4f}")
-                if time.monotonic() > deadline:
-                    break
-        _, self.k, self.decay = best
-        self._keep_top(rows, cols, sims, self.k)
+            trial(k, best_decay)
+        _, (self.k, self.decay) = (
+            max((v, key) for key, v in tried.items()) if tried else (0.0, (k0, best_decay))
+        )
+        self._keep_top(self.k)
         return {"neighbours": self.k, "decay": self.decay}
 
     def _similarities(self, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,13 +143,19 @@ class ItemKNNModel(Recommender):
         sims = counts / np.sqrt(user_counts[rows] * user_counts[cols])
         return rows, cols, sims.astype(np.float32)
 
-    def _keep_top(self, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, k: int) -> None:
-        """Keep each item's k most similar neighbours, stored CSR-style."""
+    def _sort_neighbours(
+        self, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs sorted by row, most similar first, with each pair's rank in its row (sorted once for all K)."""
         order = np.lexsort((-sims, rows))
         r, c, s = rows[order], cols[order], sims[order]
         counts = np.bincount(r, minlength=self.n_items)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        rank = np.arange(len(r)) - starts[r]
+        return r, c, s, np.arange(len(r)) - starts[r]
+
+    def _keep_top(self, k: int) -> None:
+        """Keep each item's k most similar neighbours, stored CSR-style."""
+        r, c, s, rank = self._sorted
         keep = rank < k
         self.nbr_cols, self.nbr_sims = c[keep], s[keep]
         kept = np.bincount(r[keep], minlength=self.n_items)

@@ -54,6 +54,8 @@ class NeuralConfig:
     batch_size: int = 256
     epochs: int = 200
     negatives: int = 2048
+    #: Extra sampled-softmax negatives drawn by training popularity (logQ-corrected); 0 = uniform only.
+    popular_negatives: int = 0
     full_softmax_max_items: int = 4096
     patience: int = 5
     eval_every: int = 1
@@ -257,6 +259,29 @@ class CaserModel(keras.Model):
     def item_table(self) -> tf.Variable:
         return self.item_emb.embeddings
 
+    def export_weights(self) -> dict[str, np.ndarray]:
+        """Flat weights for `mlcore.inference.SequenceEncoder` (Conv2D kernels as Keras stores them)."""
+        named = {"item_emb": self.item_emb.embeddings, "type_emb": self.type_emb.embeddings}
+        for h, conv in enumerate(self.h_convs, start=1):
+            named |= {f"conv_h{h}_w": conv.kernel, f"conv_h{h}_b": conv.bias}
+        named |= {"conv_v_w": self.v_conv.kernel, "conv_v_b": self.v_conv.bias}
+        named |= {
+            "fc_w": self.fc.kernel,
+            "fc_b": self.fc.bias,
+            "out_w": self.out.kernel,
+            "out_b": self.out.bias,
+        }
+        return {k: np.asarray(v.numpy(), dtype=np.float32) for k, v in named.items()}
+
+    def encoder_config(self, event_types: list[str], default_event_type: str | None) -> dict[str, Any]:
+        return {
+            "kind": "caser",
+            "dim": self.cfg.dim,
+            "max_len": self.cfg.caser_window,
+            "default_event_type": default_event_type,
+            "event_types": event_types,
+        }
+
 
 # --------------------------------------------------------------------------- data
 def pad_left(seqs: list[np.ndarray], length: int) -> np.ndarray:
@@ -334,6 +359,17 @@ class NeuralRecommender(Recommender):
         vecs = cooccurrence_embeddings(split, self.cfg.dim, seed=self.cfg.seed) * self.cfg.item_init_scale
         self.model.item_table().assign(vecs)
 
+    def _negatives_prepare(self, split: Split) -> None:
+        """Sampling log-probabilities of the popularity negatives and every item's log expected count."""
+        data, cfg = split.data, self.cfg
+        pos = np.arange(len(data.items))
+        user = np.repeat(np.arange(data.n_users), np.diff(data.offsets))
+        counts = np.bincount(data.items[pos < split.train_end[user]] - 1, minlength=self.n_items) + 1.0
+        p = counts / counts.sum()
+        expected = cfg.negatives / self.n_items + cfg.popular_negatives * p
+        self._log_pop = tf.constant(np.log(p), tf.float32)
+        self._log_count = tf.constant(np.concatenate([[0.0], np.log(expected)]), tf.float32)
+
     def _step(self, items: tf.Tensor, types: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             hidden = self.model((items, types), training=True)
@@ -348,7 +384,15 @@ class NeuralRecommender(Recommender):
             else:
                 negs = tf.random.uniform((self.cfg.negatives,), 1, self.n_items + 1, dtype=tf.int32)
                 pos_logit = tf.reduce_sum(h * tf.gather(table, t), axis=-1, keepdims=True)
+                if self.cfg.popular_negatives:
+                    # Mixed negatives: popularity-drawn items are the hard ones under full ranking;
+                    # logQ correction (minus the log expected count) keeps the softmax unbiased.
+                    drawn = tf.random.categorical(self._log_pop[None], self.cfg.popular_negatives)[0]
+                    negs = tf.concat([negs, tf.cast(drawn, tf.int32) + 1], axis=0)
+                    pos_logit -= tf.gather(self._log_count, t)[:, None]
                 neg_logits = tf.matmul(h, tf.gather(table, negs), transpose_b=True)
+                if self.cfg.popular_negatives:
+                    neg_logits -= tf.gather(self._log_count, negs)[None]
                 neg_logits = tf.where(negs[None, :] == t[:, None], -1e9, neg_logits)
                 logits = tf.concat([pos_logit, neg_logits], axis=1)
                 ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.zeros_like(t), logits=logits)
@@ -411,6 +455,7 @@ class NeuralRecommender(Recommender):
         cfg = self.cfg
         rng = np.random.default_rng(cfg.seed)
         self.items_init(split)
+        self._negatives_prepare(split)
         best_metric, best_weights, best_epoch, bad = -1.0, None, 0, 0
         epoch_seconds: list[float] = []
         started = time.monotonic()
@@ -419,12 +464,10 @@ class NeuralRecommender(Recommender):
             examples = self._epoch_examples(split, rng)
             if not examples:
                 break
-            spec = tuple(tf.TensorSpec((None, None), dt) for dt in (tf.int32, tf.int32, tf.int32, tf.float32))
-            ds = tf.data.Dataset.from_generator(
-                lambda ex=examples: self._batches(ex, rng), output_signature=spec
-            ).prefetch(2)
             losses = []
-            for items, types, targets, weights in ds:
+            # Batches are built in plain Python (a small share of a step): a tf.data generator
+            # dataset per epoch kept every epoch's examples alive, so memory grew with the epochs.
+            for items, types, targets, weights in self._batches(examples, rng):
                 losses.append(float(self._train_step(items, types, targets, weights)))
                 if time.monotonic() > deadline:
                     break
@@ -432,7 +475,12 @@ class NeuralRecommender(Recommender):
             metric = None
             if epoch % cfg.eval_every == 0 or time.monotonic() > deadline:
                 metric = split_evaluate(
-                    self, split, which="val", max_users=cfg.eval_users, sampled_negatives=0
+                    self,
+                    split,
+                    which="val",
+                    max_users=cfg.eval_users,
+                    sampled_negatives=0,
+                    with_coverage=False,
                 )["val_ndcg@10"]
                 if metric > best_metric:
                     best_metric, best_epoch, bad = metric, epoch, 0
@@ -489,7 +537,7 @@ class NeuralRecommender(Recommender):
         return self.embed_users(batch) @ self.item_vectors().T
 
     def export_weights(self) -> dict[str, np.ndarray] | None:
-        return self.model.export_weights() if isinstance(self.model, SASRecModel) else None
+        return self.model.export_weights()
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.cfg)

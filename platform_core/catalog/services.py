@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db import connection, models, transaction
+from django.db.models.functions import Collate
 from django.utils import timezone
 
 from platform_core.catalog.errors import CatalogError
@@ -154,6 +155,9 @@ def _bulk_upsert(
             obj.external_id: obj
             for obj in model.objects.for_tenant(tenant)
             .filter(external_id__in=list(clean))
+            # Lock in the order event ingestion's resolve does (Python's sort =
+            # code point order = "C"), so the two cannot deadlock.
+            .order_by(Collate("external_id", "C") if connection.vendor == "postgresql" else "external_id")
             .select_for_update()
         }
         new = [
@@ -215,12 +219,17 @@ def item_delete(*, tenant: Tenant, external_id: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- bulk id resolution
 def _rows_insert_ignoring_conflicts(
     *, model: type[models.Model], tenant: Tenant, external_ids: list[str]
-) -> None:
+) -> dict[str, int] | None:
     """Bare rows (empty attributes) for new external ids, in multi-row statements.
 
-    ``ON CONFLICT DO NOTHING``: a concurrent request may create the same ids;
-    the caller re-selects either way. Raw SQL because building a model
-    instance per row costs more than the insert itself on hot ingestion paths.
+    ``ON CONFLICT DO NOTHING``: a concurrent request may create the same ids.
+    Raw SQL because building a model instance per row costs more than the
+    insert itself on hot ingestion paths.
+
+    Returns:
+        On PostgreSQL, external id → pk of the rows this statement created
+        (``RETURNING``); the caller selects only the others. None elsewhere:
+        the caller re-selects them all.
     """
     qn = connection.ops.quote_name
     now = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -242,10 +251,10 @@ def _rows_insert_ignoring_conflicts(
         with connection.cursor() as cursor:
             cursor.execute(
                 f"{head[: -len(' VALUES ')]} SELECT %s, x, '{{}}'::jsonb, %s, %s{active} "
-                f"FROM unnest(%s::text[]) AS x{tail}",
+                f"FROM unnest(%s::text[]) AS x{tail} RETURNING external_id, id",
                 [tenant.pk, now, now, literal],
             )
-        return
+            return dict(cursor.fetchall())
     one = "(" + ", ".join(["%s"] * len(cols)) + ")"
     page = 30_000 // len(cols)  # SQLite's bound-parameter limit
     with connection.cursor() as cursor:
@@ -255,11 +264,17 @@ def _rows_insert_ignoring_conflicts(
             for ext in part:
                 params.extend((tenant.pk, ext, "{}", now, now, *extra))
             cursor.execute(head + ", ".join([one] * len(part)) + tail, params)
+    return None
 
 
-def _ids_select(*, model: type[models.Model], tenant: Tenant, external_ids: list[str]) -> dict[str, int]:
+def _ids_select(
+    *, model: type[models.Model], tenant: Tenant, external_ids: list[str], lock: bool = False
+) -> dict[str, int]:
     """External id → pk of the existing rows; raw SQL because the ORM spends
-    milliseconds building a 1,000-value IN lookup on the ingestion hot path."""
+    milliseconds building a 1,000-value IN lookup on the ingestion hot path.
+
+    ``lock`` (PostgreSQL): ``FOR KEY SHARE``, so the rows cannot be deleted
+    before the caller's transaction ends (events have no database FK)."""
     qn = connection.ops.quote_name
     found: dict[str, int] = {}
     table = qn(model._meta.db_table)
@@ -269,14 +284,17 @@ def _ids_select(*, model: type[models.Model], tenant: Tenant, external_ids: list
             # one probe of the (tenant, external_id) unique index per id whatever
             # the statistics say: on a young table they are stale, and the planner
             # then filters the tenant's whole table against the array instead.
+            # Locks are taken in array order: sorted, like every other locker of these rows.
+            ordered = sorted(external_ids) if lock else external_ids
             literal = (
                 "{"
-                + ",".join(['"' + e.replace("\\", "\\\\").replace('"', '\\"') + '"' for e in external_ids])
+                + ",".join(['"' + e.replace("\\", "\\\\").replace('"', '\\"') + '"' for e in ordered])
                 + "}"
             )
             cursor.execute(
                 f"SELECT x.ext, t.id FROM unnest(%s::text[]) AS x(ext) CROSS JOIN LATERAL "
-                f"(SELECT id FROM {table} WHERE tenant_id = %s AND external_id = x.ext LIMIT 1) AS t",
+                f"(SELECT id FROM {table} WHERE tenant_id = %s AND external_id = x.ext LIMIT 1"
+                f"{' FOR KEY SHARE' if lock else ''}) AS t",
                 [literal, tenant.pk],
             )
             found.update(cursor.fetchall())
@@ -293,25 +311,67 @@ def _ids_select(*, model: type[models.Model], tenant: Tenant, external_ids: list
     return found
 
 
-def _ids_resolve(
-    *, model: type[models.Model], tenant: Tenant, external_ids: Iterable[str], create: bool
+def _ids_create(
+    *, model: type[models.Model], tenant: Tenant, missing: list[str], lock: bool
 ) -> dict[str, int]:
-    wanted = list(dict.fromkeys(external_ids))
-    found = _ids_select(model=model, tenant=tenant, external_ids=wanted)
     # Sorted: concurrent requests then take the unique-index locks in one
     # order, so overlapping creations wait for each other instead of deadlocking.
-    missing = sorted(ext for ext in wanted if ext not in found)
-    if create and missing:
-        _rows_insert_ignoring_conflicts(model=model, tenant=tenant, external_ids=missing)
-        found.update(_ids_select(model=model, tenant=tenant, external_ids=missing))
+    if not missing:
+        return {}
+    missing = sorted(missing)
+    found: dict[str, int] = {}
+    created = _rows_insert_ignoring_conflicts(model=model, tenant=tenant, external_ids=missing)
+    if created is not None:
+        # Rows this transaction created need no lock: nobody else sees them yet.
+        found.update(created)
+        missing = [ext for ext in missing if ext not in created]
+    if missing:  # created meanwhile by a concurrent request (or not PostgreSQL)
+        found.update(_ids_select(model=model, tenant=tenant, external_ids=missing, lock=lock))
     return found
 
 
-def enduser_ids_resolve(*, tenant: Tenant, external_ids: Sequence[str], create: bool) -> dict[str, int]:
-    """External id → primary key for many users at once; creates the missing ones if ``create``."""
-    return _ids_resolve(model=EndUser, tenant=tenant, external_ids=external_ids, create=create)
+def _ids_resolve(
+    *, model: type[models.Model], tenant: Tenant, external_ids: Iterable[str], create: bool, lock: bool
+) -> dict[str, int]:
+    wanted = list(dict.fromkeys(external_ids))
+    found = _ids_select(model=model, tenant=tenant, external_ids=wanted, lock=lock)
+    missing = [ext for ext in wanted if ext not in found]
+    if create and missing:
+        found.update(_ids_create(model=model, tenant=tenant, missing=missing, lock=lock))
+    return found
 
 
-def item_ids_resolve(*, tenant: Tenant, external_ids: Sequence[str], create: bool) -> dict[str, int]:
-    """External id → primary key for many items at once; creates the missing ones if ``create``."""
-    return _ids_resolve(model=Item, tenant=tenant, external_ids=external_ids, create=create)
+def enduser_ids_resolve(
+    *, tenant: Tenant, external_ids: Sequence[str], create: bool, lock: bool = False
+) -> dict[str, int]:
+    """External id → primary key for many users at once; creates the missing ones if ``create``.
+
+    ``lock``: keep the users from being deleted until the transaction ends
+    (callers that write events for them, which have no database FK).
+    """
+    return _ids_resolve(model=EndUser, tenant=tenant, external_ids=external_ids, create=create, lock=lock)
+
+
+def item_ids_resolve(
+    *, tenant: Tenant, external_ids: Sequence[str], create: bool, lock: bool = False
+) -> dict[str, int]:
+    """External id → primary key for many items at once; creates the missing ones if ``create``.
+
+    ``lock``: as for ``enduser_ids_resolve``.
+    """
+    return _ids_resolve(model=Item, tenant=tenant, external_ids=external_ids, create=create, lock=lock)
+
+
+def enduser_ids_create(*, tenant: Tenant, external_ids: Sequence[str], lock: bool = False) -> dict[str, int]:
+    """Create bare users for ids a resolve just found missing; external id → pk of them all.
+
+    Saves ``enduser_ids_resolve(create=True)``'s first SELECT when the caller
+    already looked; ids a concurrent request created meanwhile are selected
+    (locked if ``lock``).
+    """
+    return _ids_create(model=EndUser, tenant=tenant, missing=list(dict.fromkeys(external_ids)), lock=lock)
+
+
+def item_ids_create(*, tenant: Tenant, external_ids: Sequence[str], lock: bool = False) -> dict[str, int]:
+    """Create bare items for ids a resolve just found missing; as ``enduser_ids_create``."""
+    return _ids_create(model=Item, tenant=tenant, missing=list(dict.fromkeys(external_ids)), lock=lock)

@@ -29,7 +29,12 @@ from django.utils import timezone
 
 from domains.base import DomainPlugin
 from platform_core.catalog.models import EndUser, Item
-from platform_core.catalog.services import enduser_ids_resolve, item_ids_resolve
+from platform_core.catalog.services import (
+    enduser_ids_create,
+    enduser_ids_resolve,
+    item_ids_create,
+    item_ids_resolve,
+)
 from platform_core.common.errors import ValidationFailed
 from platform_core.events.errors import EventError
 from platform_core.events.models import Event
@@ -278,8 +283,8 @@ def _write_sqlite(*, tenant: Tenant, valid: pd.DataFrame, result: ImportResult) 
         if create:
             new_users = [u for u in user_ids if u not in users]
             new_items = [i for i in item_ids if i not in items]
-            users.update(enduser_ids_resolve(tenant=tenant, external_ids=new_users, create=True))
-            items.update(item_ids_resolve(tenant=tenant, external_ids=new_items, create=True))
+            users.update(enduser_ids_create(tenant=tenant, external_ids=new_users))
+            items.update(item_ids_create(tenant=tenant, external_ids=new_items))
             result.users_created += len(new_users)
             result.items_created += len(new_items)
         rows = []
@@ -349,6 +354,17 @@ def _write_postgres(*, tenant: Tenant, valid: pd.DataFrame, result: ImportResult
                 [tid, tid],
             )
             rejected = [(r[0], "user_id or item_id: unknown to this tenant") for r in cursor.fetchall()]
+        # Events have no database FK: lock the users and items they reference
+        # (one set-based statement each) so a concurrent delete waits for this
+        # chunk to commit, and the delete's trigger then removes its events.
+        for table, col in ((users_t, "user_id"), (items_t, "item_id")):
+            cursor.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {table} t WHERE t.tenant_id = %s AND t.external_id IN "
+                f"(SELECT {col} FROM {STAGING} WHERE {col} IS NOT NULL) "
+                # The lock order of REST ingestion and catalog bulk upserts: no deadlock.
+                'ORDER BY t.external_id COLLATE "C" FOR KEY SHARE OF t) AS locked',
+                [tid],
+            )
         cursor.execute(
             f"INSERT INTO {events_t} (tenant_id, event_id, user_id, item_id, type, timestamp, value, context, received_at) "
             f"SELECT %s, s.event_id, u.id, i.id, s.type, to_timestamp(0) + s.ts_us * interval '1 microsecond', "

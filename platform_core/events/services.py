@@ -8,7 +8,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from platform_core.catalog.services import enduser_ids_resolve, item_ids_resolve
+from platform_core.catalog.services import (
+    enduser_ids_create,
+    enduser_ids_resolve,
+    item_ids_create,
+    item_ids_resolve,
+)
 from platform_core.common.errors import ValidationFailed
 from platform_core.events.errors import EventError
 from platform_core.events.validation import CleanEvent, Errors, batch_clean
@@ -82,8 +87,10 @@ def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
     item_ids = list(dict.fromkeys(e.item_id for e in events if e.item_id is not None))
     create = tenant.auto_create_entities
     with transaction.atomic():
-        users = enduser_ids_resolve(tenant=tenant, external_ids=user_ids, create=False)
-        items = item_ids_resolve(tenant=tenant, external_ids=item_ids, create=False)
+        # Locked (FOR KEY SHARE): events have no database FK, so a concurrent
+        # delete of a user or item must wait until these events are committed.
+        users = enduser_ids_resolve(tenant=tenant, external_ids=user_ids, create=False, lock=True)
+        items = item_ids_resolve(tenant=tenant, external_ids=item_ids, create=False, lock=True)
         missing_users = len(user_ids) - len(users)
         missing_items = len(item_ids) - len(items)
         if missing_users or missing_items:
@@ -92,13 +99,13 @@ def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
                 paths = [f"events[{i}]" for i in range(len(events))] if batch else [""]
                 _raise_invalid(_unknown_check(events=events, users=users, items=items, paths=paths))
             users.update(
-                enduser_ids_resolve(
-                    tenant=tenant, external_ids=[u for u in user_ids if u not in users], create=True
+                enduser_ids_create(
+                    tenant=tenant, external_ids=[u for u in user_ids if u not in users], lock=True
                 )
             )
             items.update(
-                item_ids_resolve(
-                    tenant=tenant, external_ids=[i for i in item_ids if i not in items], create=True
+                item_ids_create(
+                    tenant=tenant, external_ids=[i for i in item_ids if i not in items], lock=True
                 )
             )
         tid = tenant.pk

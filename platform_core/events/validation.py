@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.conf import settings
 
 from domains.base import DomainPlugin
@@ -38,7 +39,18 @@ class CleanEvent:
     context_json: str
 
 
-_context_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_json_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_orjson_dumps = orjson.dumps
+
+
+def _context_dumps(context: dict[str, Any]) -> str:
+    """Compact JSON text of a context; orjson is ~5× faster than the standard library."""
+    try:
+        return _orjson_dumps(context).decode()
+    except TypeError:  # what orjson refuses (e.g. integers beyond 64 bits from Python callers)
+        return _json_dumps(context)
+
+
 _isfinite = math.isfinite
 _fromisoformat = dt.datetime.fromisoformat
 

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # Training options a request may set, with their bounds (the rest come from settings/mlcore).
 TRAIN_OPTIONS: dict[str, tuple[type, float, float]] = {
     "epochs": (int, 1, 200),
+    "patience": (int, 1, 200),
     "max_minutes": (float, 0.1, 600),
     "dim": (int, 4, 512),
     "max_len": (int, 2, 512),

@@ -113,7 +113,7 @@ def events_frame_export(*, tenant: Tenant, chunk_size: int = EXPORT_CHUNK) -> pd
 
 
 # --------------------------------------------------------------------------- heartbeat / progress
-class _Heartbeat(threading.Thread):
+class JobHeartbeat(threading.Thread):
     """Stamps the job row every few seconds while training runs (epochs may be long).
 
     When the process dies (SIGKILL, OOM) the stamps stop and the sweeper fails the job.
@@ -211,19 +211,19 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     if job is None:
         log.info("job %s: already claimed or finished; duplicate delivery ignored", job_id)
         return None
-    heartbeat = _Heartbeat(job.pk, float(_setting("JOBS_HEARTBEAT_SECONDS", 10)))
+    heartbeat = JobHeartbeat(job.pk, float(_setting("JOBS_HEARTBEAT_SECONDS", 10)))
     heartbeat.start()
     prefix = artifact_prefix(tenant_slug=job.tenant.slug, job_id=job.pk)
     uploaded = False
     try:
         with tenant_scope(job.tenant):
             if job.kind == JobKind.PROFILES:
-                result = _run_profiles(job)
-            else:
-                frame, config, trained = _train_and_upload(job, prefix)
-                uploaded = True  # from here on a version row points at the files: keep them
-                result = _version_record(job, prefix, frame, config, trained)
-        done = {"stage": "done", "message": result.get("gate") or f"{result.get('profiles', 0)} profiles"}
+                # Profile jobs fan out as per-range parts (platform_core.profiles.partitions).
+                raise ValueError(f"job {job.pk} is a profiles job, not a training")
+            frame, config, trained = _train_and_upload(job, prefix)
+            uploaded = True  # from here on a version row points at the files: keep them
+            result = _version_record(job, prefix, frame, config, trained)
+        done = {"stage": "done", "message": result.get("gate") or "trained"}
         training_job_finish(job_id=job.pk, status=JobStatus.SUCCEEDED, result=result, progress=done)
     except JobCancelled:
         log.info("job %s cancelled while running", job.pk)
@@ -244,20 +244,6 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         heartbeat.stop()
     job.refresh_from_db()
     return job
-
-
-def _run_profiles(job: TrainingJob) -> dict[str, Any]:
-    from platform_core.profiles.services import profile_build_bulk
-
-    reporter = _progress_reporter(job.pk)
-    started = time.monotonic()
-    n = profile_build_bulk(tenant=job.tenant, progress=reporter)
-    seconds = time.monotonic() - started
-    return {
-        "profiles": n,
-        "seconds": round(seconds, 3),
-        "users_per_second": round(n / seconds, 1) if seconds else None,
-    }
 
 
 def _error_message(exc: BaseException) -> str:

@@ -26,8 +26,14 @@ from domains.base import DomainPlugin, EventRecord, Field, UserRecord
 from platform_core.catalog.models import EndUser, Item
 from platform_core.events.models import Event
 from platform_core.plugins.crypto import attributes_unseal
+from platform_core.serving.catalog_snapshot import catalog_snapshots_clear, item_texts_get
 from platform_core.serving.model_cache import ServingModel
 from platform_core.tenancy.models import Tenant
+
+try:
+    import orjson as _orjson
+except ImportError:  # optional: the standard json module reads the same
+    _orjson = None
 
 #: Events read per request: enough for the encoder's window and the rules that look back.
 HISTORY_LIMIT = 200
@@ -146,10 +152,20 @@ def _execute(cursor: Any, *, name: str, types: str, sql: str, params: Sequence[A
     cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
 
 
+def json_loads(text: str | bytes) -> Any:
+    """``json.loads``, through orjson when installed: a recommendation decodes ≈ 60 attribute objects."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            pass  # what orjson refuses but json reads (e.g. integers past 64 bits)
+    return json.loads(text)
+
+
 def _json(value: Any) -> Any:
     """A JSON column as the ORM would return it (the raw cursor hands back text on every backend)."""
     if isinstance(value, str | bytes | bytearray):
-        return json.loads(value)
+        return json_loads(value)
     return value
 
 
@@ -221,92 +237,15 @@ def user_record(*, plugin: DomainPlugin, user: EndUser) -> UserRecord:
     return UserRecord(user_id=user.external_id, attributes=attrs)
 
 
-#: In-process cache of candidate items' stored attributes, per tenant:
-#: item id → (expires, the attributes' JSON text, or None for "no such active item").
-#: JSON text rather than dicts: about a third of the memory, and decoding 40 of them
-#: costs less than a database round trip.
-_item_cache: dict[int, dict[str, tuple[float, str | None]]] = {}
-#: Entries kept per process (all tenants); beyond it the cache starts over.
-_ITEM_CACHE_MAX = 60_000
-#: Longest life of an entry, whatever the change detection says.
-ITEM_CACHE_MAX_AGE = 60.0
-#: Change detection looks back this far before the newest change it saw last time, so a
-#: catalog transaction that committed late (its ``updated_at`` older than a change already
-#: seen) is still noticed.
-CATALOG_CHANGE_MARGIN = timedelta(seconds=60)
-
-
-@dataclass
-class _CatalogMark:
-    checked_until: float
-    count: int
-    id_sum: Any
-    newest: datetime | None
-
-
-_catalog_marks: dict[int, _CatalogMark] = {}
-_catalog_lock = threading.Lock()
-
-
-def _catalog_changes_apply(*, tenant_id: int, now: float) -> None:
-    """Evict cached attributes of items changed since the last check (at most once per HOT_CACHE_SECONDS).
-
-    One aggregate query per tenant and process: a changed row count or id sum
-    (an item deleted or created) clears the tenant's entries; a newer
-    ``updated_at`` (set by every catalog write) evicts the items changed since
-    the newest change seen last time, minus ``CATALOG_CHANGE_MARGIN``. So an
-    ``in_stock = false`` reaches every process within ``HOT_CACHE_SECONDS`` and
-    an unchanged hot item costs no round trip. The one change this can miss (a
-    catalog write that commits after a later write was already seen, without
-    moving the newest ``updated_at``) still expires with the entry, after
-    ``ITEM_CACHE_MAX_AGE``.
-    """
-    from django.db import connection
-
-    mark = _catalog_marks.get(tenant_id)
-    if mark is not None and mark.checked_until > now:
-        return
-    with _catalog_lock:
-        mark = _catalog_marks.get(tenant_id)
-        if mark is not None and mark.checked_until > now:
-            return
-        names = _sql_names()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT COUNT(*), SUM(id), MAX(updated_at) FROM {names['item']} WHERE {names['it_tenant']} = %s",
-                [tenant_id],
-            )
-            count, id_sum, newest = cursor.fetchone()
-            newest = _aware(newest) if newest is not None else None
-            cache = _item_cache.setdefault(tenant_id, {})
-            if mark is None or (count, id_sum) != (mark.count, mark.id_sum):
-                cache.clear()
-            elif cache and mark.newest is not None and newest != mark.newest:
-                since = connection.ops.adapt_datetimefield_value(mark.newest - CATALOG_CHANGE_MARGIN)
-                cursor.execute(
-                    f"SELECT external_id FROM {names['item']} WHERE {names['it_tenant']} = %s "
-                    f"AND updated_at >= %s",
-                    [tenant_id, since],
-                )
-                for (external_id,) in cursor.fetchall():
-                    cache.pop(external_id, None)
-        _catalog_marks[tenant_id] = _CatalogMark(
-            checked_until=time.monotonic() + settings.HOT_CACHE_SECONDS,
-            count=count,
-            id_sum=id_sum,
-            newest=newest,
-        )
-
-
 def item_attributes_get(
     *, tenant: Tenant, plugin: DomainPlugin, item_ids: Iterable[str], active_only: bool = True
 ) -> dict[str, dict[str, Any]]:
     """Plaintext attributes of the tenant's active items by external id (inactive ones left out).
 
-    Cached in process (see :func:`_catalog_changes_apply`): a catalog change,
-    e.g. ``in_stock`` turning false, reaches every process within
-    ``HOT_CACHE_SECONDS``, and a hot item costs no database round trip per
-    request.
+    Read from the process's packed snapshot of the catalog
+    (:mod:`platform_core.serving.catalog_snapshot`): a catalog change, e.g.
+    ``in_stock`` turning false, reaches every process within
+    ``HOT_CACHE_SECONDS``, and no request needs a database round trip for them.
     """
     ids = list(dict.fromkeys(i for i in item_ids if i))
     if not ids:
@@ -317,39 +256,25 @@ def item_attributes_get(
             ext: attributes_unseal(plugin=plugin, kind="item", attributes=attrs or {})
             for ext, attrs in qs.values_list("external_id", "attributes")
         }
-    now = time.monotonic()
-    _catalog_changes_apply(tenant_id=tenant.pk, now=now)
-    cache = _item_cache.setdefault(tenant.pk, {})
+    texts = item_texts_get(tenant_id=tenant.pk, item_ids=ids)
+    if texts is None:  # no usable snapshot in this process yet: ask the database
+        texts = {
+            ext: _text(attrs) for ext, attrs in _active_item_attributes(tenant_id=tenant.pk, item_ids=ids)
+        }
     sensitive = bool(plugin.sensitive_fields("item"))
     out: dict[str, dict[str, Any]] = {}
-    missing: list[str] = []
     for item_id in ids:
-        hit = cache.get(item_id)
-        if hit is not None and hit[0] > now:
-            if hit[1] is not None:
-                attrs = json.loads(hit[1]) or {}
-                out[item_id] = (
-                    attributes_unseal(plugin=plugin, kind="item", attributes=attrs) if sensitive else attrs
-                )
-        else:
-            missing.append(item_id)
-    if missing:
-        found = dict(_active_item_attributes(tenant_id=tenant.pk, item_ids=missing))
-        if sum(len(c) for c in _item_cache.values()) > _ITEM_CACHE_MAX:
-            for c in _item_cache.values():
-                c.clear()
-        expires = now + ITEM_CACHE_MAX_AGE
-        for item_id in missing:
-            text = found.get(item_id)
-            if text is not None and not isinstance(text, str):
-                text = json.dumps(text)  # a driver that decodes JSON itself
-            cache[item_id] = (expires, text)
-            if text is not None:
-                attrs = json.loads(text) or {}
-                out[item_id] = (
-                    attributes_unseal(plugin=plugin, kind="item", attributes=attrs) if sensitive else attrs
-                )
+        text = texts.get(item_id)
+        if text is not None:
+            attrs = json_loads(text) or {}
+            out[item_id] = (
+                attributes_unseal(plugin=plugin, kind="item", attributes=attrs) if sensitive else attrs
+            )
     return out
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)  # a driver that decodes JSON itself
 
 
 def _active_item_attributes(*, tenant_id: int, item_ids: list[str]) -> list[tuple[str, Any]]:
@@ -591,8 +516,7 @@ def new_items_get(
 def serving_caches_clear() -> None:
     """Forget cached popularity, centroids and new items (tests)."""
     _popular_cache.clear()
-    _item_cache.clear()
-    _catalog_marks.clear()
+    catalog_snapshots_clear()
     _centroids.clear()
     _new_items.clear()
 

@@ -198,10 +198,10 @@ def _model_pool(
     """Index candidates (+ new items scored through attribute similarity), filtered, with attributes."""
     art = model.artifact
     idx, scores = art.index.search(query, size, exclude=exclude)
-    ids = [art.item_ids[i] for i in idx]
+    ids = art.item_ids.take(idx)
     attrs = item_attributes_get(tenant=tenant, plugin=plugin, item_ids=ids)
     pool = _Pool([], {}, {}, {}, exhausted=len(idx) < size)
-    for i, item_id, score in zip(idx, ids, scores, strict=True):
+    for i, item_id, score in zip(idx.tolist(), ids, scores.tolist(), strict=True):
         a = attrs.get(item_id)
         if a is None or (item_filter is not None and not item_filter.matches(a)):
             continue  # deleted/deactivated since training, or filtered out

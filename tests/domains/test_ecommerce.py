@@ -76,6 +76,32 @@ def test_profile_rfm_and_category_affinity() -> None:
     assert f["price_sensitivity"] == pytest.approx(0.1667)
 
 
+def test_profile_returns_even_median_ties_and_no_prices() -> None:
+    """The one-pass hook: returns, a median of an even count, equal shares in first-seen order."""
+    history = [
+        event("u1", "g", "view", NOW - timedelta(days=9)),
+        event("u1", "a", "view", NOW - timedelta(days=9)),
+        event("u1", "a", "purchase", NOW - timedelta(days=9), amount=8.0, quantity=1),
+        event("u1", "g", "purchase", NOW - timedelta(days=7), amount=8.0, quantity=1),
+        event("u1", "a", "purchase", NOW - timedelta(days=3), quantity=1),  # no amount (Taobao-like)
+        event("u1", "a", "return", NOW - timedelta(days=2)),
+    ]
+    items = {"a": {"category": "books"}, "g": {"category": "games"}}  # no prices
+    f = P.profile_features(history, ctx().user, CFG, item_attributes=items)
+    assert f["event_counts"] == {"view": 2, "purchase": 3, "return": 1}
+    assert (f["frequency"], f["monetary"], f["avg_order_value"]) == (3, 16.0, round(16 / 3, 2))
+    # Gaps 2 and 4 days: the median of an even count is their mean.
+    assert f["purchase_cycle_days"] == 3.0
+    # Last event (the return) is 1 day after the last purchase.
+    assert f["recency_days"] == 1.0
+    assert (f["conversion_rate"], f["return_rate"]) == (1.5, round(1 / 3, 4))
+    # books: view 1 + 2 purchases 10 + return 0 = 11; games: view 1 + purchase 5 = 6
+    assert list(f["category_affinity"].items()) == [("books", round(11 / 17, 4)), ("games", round(6 / 17, 4))]
+    assert f["price_sensitivity"] is None  # nothing viewed has a price
+    tie = P.profile_features(history[:2], ctx().user, CFG, item_attributes=items)
+    assert list(tie["category_affinity"]) == ["games", "books"]  # equal shares: first seen first
+
+
 def test_bad_payloads_name_the_field_and_rule() -> None:
     assert P.validate_event({"type": "teleport", "item_id": "a"})["type"][0].startswith("unknown event type")
     assert P.validate_event({"type": "search", "context": {}}) == {"context.query": ["is required"]}

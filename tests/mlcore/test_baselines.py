@@ -31,3 +31,26 @@ def test_baselines_rank_the_planted_successor(planted):
     # the successor of the newest item co-occurs most with it, so kNN with recency weighting finds it
     assert results["itemknn"] > 0.5 > results["popularity"]
     assert results["ease"] > results["popularity"]
+
+
+def test_itemknn_tuning_is_a_coordinate_search_that_honours_the_deadline(planted, monkeypatch):
+    import mlcore.models.baselines as baselines
+
+    data = sequences_build(events_clean(planted)[0])
+    split = split_leave_last_out(data)
+    seen = []
+    real = baselines._tune_ndcg
+
+    def spy(model, split):
+        seen.append((len(model.nbr_cols), model.decay))
+        return real(model, split)
+
+    monkeypatch.setattr(baselines, "_tune_ndcg", spy)
+    model = ItemKNNModel(data.n_items, neighbours=(1, 2, 5), decays=(1.0, 0.5))
+    stats = model.fit(split, deadline=float("inf"))
+    # 2 decays at the middle K, then the 2 other Ks at the best decay: 4 trials, not 6
+    assert len(seen) == 4 and stats["neighbours"] in (1, 2, 5) and stats["decay"] in (1.0, 0.5)
+    seen.clear()
+    stats = ItemKNNModel(data.n_items).fit(split, deadline=0.0)  # already past: no trial, still usable
+    assert seen == [] and stats["neighbours"] == 100
+    assert split_evaluate(model, split, which="test", sampled_negatives=0)["test_ndcg@10"] > 0.5

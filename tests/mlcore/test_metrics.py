@@ -39,3 +39,13 @@ def test_evaluate_full_excludes_history():
     assert out["mrr"] == pytest.approx(1.0)
     # top-2 after exclusion is {1, 2}: 2 of 4 items
     assert out["coverage@2"] == pytest.approx(0.5)
+
+
+def test_evaluate_full_without_coverage_gives_the_same_ranks():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(20, 50)).astype(np.float32)
+    args = (lambda pos: scores[pos], np.arange(20), [np.array([i]) for i in range(20)], np.arange(20, 40), 50)
+    full = evaluate_full(*args, sampled_negatives=0, batch_size=7)
+    fast = evaluate_full(*args, sampled_negatives=0, batch_size=7, with_coverage=False)
+    assert "coverage@10" in full and "coverage@10" not in fast
+    assert {k: v for k, v in full.items() if k != "coverage@10"} == fast

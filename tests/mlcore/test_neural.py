@@ -130,3 +130,79 @@ def test_cooccurrence_init_reads_only_training_events():
     for item in ("x", "y"):  # held-out targets get no information
         assert not vecs[data.item_index[item]].any()
     assert all(vecs[data.item_index[i]].any() for i in ("a", "b", "c"))
+
+
+def test_mixed_negatives_learn_the_planted_pattern_with_logq_correction():
+    from tests.mlcore.conftest import planted_events
+
+    data = sequences_build(events_clean(planted_events())[0])
+    split = split_leave_last_out(data)
+    # full_softmax_max_items=0 forces the sampled path: 8 uniform + 8 popularity-drawn negatives
+    cfg = NeuralConfig(
+        dim=32, max_len=12, dropout=0.1, batch_size=32, epochs=12, lr=1e-2, patience=12, eval_every=4
+    )
+    cfg.full_softmax_max_items, cfg.negatives, cfg.popular_negatives = 0, 8, 8
+    model = NeuralRecommender(data.n_items, n_types=len(data.event_types), cfg=cfg)
+    model.fit(split, deadline=float("inf"))
+    # log expected count of item i among the negatives: log(8 / n + 8 · p_i), p from training (+1 smoothed)
+    counts = (
+        np.bincount(
+            data.items[
+                np.concatenate(
+                    [np.arange(s, e) for s, e in zip(data.offsets[:-1], split.train_end, strict=True)]
+                )
+            ]
+            - 1,
+            minlength=data.n_items,
+        )
+        + 1.0
+    )
+    expected = np.log(8 / data.n_items + 8 * counts / counts.sum())
+    assert np.allclose(model._log_count.numpy()[1:], expected, atol=1e-5)
+    hits = 0
+    for a in range(30):
+        scores = model.score(Histories([np.array([data.item_index[f"i{a}"]])], [np.array([2])]))[0]
+        hits += data.item_ids[int(np.argmax(scores))] == f"i{(a + 1) % 30}"
+    assert hits >= 27
+
+
+def test_caser_numpy_encoder_equals_keras():
+    from mlcore.models.neural import CaserModel
+
+    cfg = NeuralConfig(dim=12, max_len=8, dropout=0.0)
+    model = CaserModel(20, 2, cfg)
+    model((np.ones((1, 5), dtype=np.int32), np.ones((1, 5), dtype=np.int32)))
+    rng = np.random.default_rng(2)
+    for var in model.weights:  # large random weights: a wrong axis or flatten order shows up
+        var.assign(rng.normal(0, 0.3, size=var.shape).astype(np.float32))
+    item_ids = [f"i{i}" for i in range(20)]
+    config = model.encoder_config(["buy", "view"], "view")
+    encoder = SequenceEncoder(model.export_weights(), config, item_ids, ["buy", "view"])
+    seqs = [["i2", "i4", "i6"], ["i0"], [f"i{i}" for i in range(1, 20, 2)]]
+    types = [["view", "buy", "view"], ["buy"], ["view", "buy"] * 5]
+    rows = [np.array([item_ids.index(i) + 1 for i in s]) for s in seqs]
+    trows = [np.array([1 if t == "buy" else 2 for t in ts]) for ts in types]
+    keras_out = model((pad_left(rows, 5), pad_left(trows, 5))).numpy()[:, -1]
+    numpy_out = np.stack([encoder.embed(s, t) for s, t in zip(seqs, types, strict=True)])
+    assert np.abs(keras_out).max() > 0.1 and np.abs(keras_out - numpy_out).max() < 1e-5
+    batch, found = encoder.embed_batch(seqs, types)
+    assert found.all() and np.abs(batch - keras_out).max() < 1e-5
+    assert encoder.embed(["zz"]) is None
+
+
+def test_caser_artifact_serves_through_the_numpy_encoder(tmp_path):
+    from mlcore.artifacts import artifact_load
+    from mlcore.pipeline import TrainConfig, train_pipeline
+    from tests.mlcore.conftest import planted_events
+
+    events = planted_events(n_users=60)
+    config = TrainConfig(
+        models=("cnn", "popularity"), primary="cnn", epochs=2, dim=8, batch_size=32, eval_users=60
+    )
+    result = train_pipeline(events, config=config, out_dir=tmp_path / "v1")
+    art = artifact_load(result.artifact_dir)
+    assert art.encoder is not None and art.encoder.kind == "caser"
+    user = result.user_ids[3]
+    rows = events[events.user_id == user].sort_values("timestamp")
+    vec = art.encoder.embed(rows.item_id.tolist(), rows.event_type.tolist())
+    assert np.abs(vec - result.user_embeddings[3]).max() < 1e-5

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,61 @@ def test_loaded_encoder_shares_the_memory_mapped_item_vectors(trained):
     _, result, _ = trained
     art = artifact_load(result.artifact_dir)
     assert art.encoder.item_table is art.item_vectors and art.encoder.item_index is art.item_index
+
+
+def test_neural_defaults_follow_data_statistics():
+    from mlcore.data import events_clean, sequences_build, split_leave_last_out
+    from mlcore.pipeline import _neural_config
+
+    def config_for(n_users, length):
+        rows = [(f"u{u}", f"i{(u + t) % 40}", t) for u in range(n_users) for t in range(length)]
+        events = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+        data = sequences_build(events_clean(events)[0])
+        return _neural_config(TrainConfig(), data, split_leave_last_out(data))
+
+    few_long = config_for(120, 110)  # ml-100k-like: few users, long histories
+    assert (few_long.batch_size, few_long.max_len, few_long.dropout, few_long.patience) == (32, 50, 0.2, 10)
+    many_short = config_for(6000, 5)  # 6000 users: 256 is 23 batches an epoch; 5000 validated
+    assert (many_short.batch_size, many_short.max_len, many_short.dropout, many_short.patience) == (
+        256,
+        30,
+        0.5,
+        5,
+    )
+    assert config_for(700, 5).batch_size == 64  # 700 / 64 ≥ 10 > 700 / 128
+    assert many_short.popular_negatives == 512
+
+
+def test_baseline_tuning_is_capped_while_a_neural_model_waits(monkeypatch):
+    from mlcore.data import events_clean, sequences_build, split_leave_last_out
+    from mlcore.models.baselines import ItemKNNModel, PopularityModel
+    from mlcore.pipeline import BASELINE_SHARE, models_train
+
+    given = {}
+
+    def recording_fit(name):
+        def fit(self, split, *, deadline, progress=None):
+            given[name] = deadline - time.monotonic()
+            self.counts = np.ones(self.n_items, dtype=np.float32)
+            return {}
+
+        return fit
+
+    monkeypatch.setattr(PopularityModel, "fit", recording_fit("popularity"))
+    monkeypatch.setattr(ItemKNNModel, "fit", recording_fit("itemknn"))
+    monkeypatch.setattr(ItemKNNModel, "score", PopularityModel.score)
+    data = sequences_build(events_clean(planted_events(n_users=60))[0])
+    split = split_leave_last_out(data)
+    budget = 10 * 60.0
+    config = TrainConfig(
+        models=("popularity", "itemknn", "cnn"), primary="cnn", epochs=1, dim=8, max_len=8, max_minutes=10
+    )
+    models_train(split, config, deadline=time.monotonic() + budget)
+    assert (
+        0 < given["popularity"] <= BASELINE_SHARE * budget and 0 < given["itemknn"] <= BASELINE_SHARE * budget
+    )
+    # without a neural model the baselines may use the whole budget (less the evaluation reserve)
+    given.clear()
+    config = TrainConfig(models=("popularity", "itemknn"), primary="itemknn", max_minutes=10)
+    models_train(split, config, deadline=time.monotonic() + budget)
+    assert given["itemknn"] > 0.5 * budget

@@ -158,6 +158,23 @@ def test_malformed_json_is_a_parse_error(api_client, tenant):
     assert r.json()["error"]["code"] == "parse_error"
 
 
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_json_constants_are_a_parse_error_and_write_nothing(api_client, tenant, literal):
+    body = b'{"event_id": "e1", "user_id": "u1", "item_id": "i1", "type": "purchase", '
+    body += b'"timestamp": "2026-01-01T12:00:00Z", "context": {"amount": ' + literal + b', "quantity": 1}}'
+    r = api_client.post(URL, data=body, content_type="application/json")
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "parse_error"
+    assert count(tenant) == 0
+
+
+def test_non_ascii_context_is_stored_as_sent(api_client, tenant):
+    context = {"query": 'búsqueda ✓ "zapatos"', "results": 3}
+    r = api_client.post(URL, ev(1, type="search", context=context), format="json")
+    assert r.status_code == 201, r.json()
+    assert Event.objects.for_tenant(tenant).get(event_id="e1").context == context
+
+
 def test_tenant_refusing_unknown_entities_names_them(api_client, tenant):
     tenant.auto_create_entities = False
     tenant.save(update_fields=["auto_create_entities"])

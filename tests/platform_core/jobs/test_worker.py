@@ -163,7 +163,10 @@ def test_a_worker_killed_mid_training_leaves_no_job_running_forever(tenant, work
     proc = _start_worker(worker_env, log)
     try:
         job = training_job_request(
-            tenant=tenant, config={"epochs": 200, "max_minutes": 10}, requested_by="test"
+            # No early stopping: the training must still be running when the worker is killed.
+            tenant=tenant,
+            config={"epochs": 200, "patience": 200, "max_minutes": 10},
+            requested_by="test",
         )
         job = _wait(job, (JobStatus.RUNNING,), log, timeout=120)
         # Let it reach TensorFlow, then kill the worker and its pool child outright.

@@ -197,3 +197,36 @@ def test_pk_range_partitions_write_the_same_profiles(shop):
     assert profile_build_bulk(tenant=shop, now=NOW, batch_size=2, user_pk_range=(pks[0], pks[2])) == 3
     assert profile_build_bulk(tenant=shop, now=NOW, batch_size=2, user_pk_range=(pks[3], pks[-1])) == 4
     assert stored() == one
+
+
+def test_timestamps_are_written_as_isoformat_with_and_without_microseconds(shop):
+    """The database formats the ISO text (to_char on PostgreSQL): it must equal ``datetime.isoformat()``."""
+    user = EndUser.objects.for_tenant(shop).get(external_id="idle")
+    item = Item.objects.for_tenant(shop).get(external_id="i0")
+    times = [MON + dt.timedelta(hours=3, microseconds=120), MON + dt.timedelta(hours=3, minutes=5)]
+    for n, ts in enumerate(times):
+        Event.objects.for_tenant(shop).create(
+            tenant=shop, event_id=f"t{n}", user=user, item=item, type="view", timestamp=ts
+        )
+    profile_build_bulk(tenant=shop, now=NOW)
+    p = UserProfile.objects.for_tenant(shop).get(user=user)
+    # "2026-01-05T03:00:00.000120+00:00" and "2026-01-05T03:05:00+00:00"
+    assert [r["timestamp"] for r in p.trajectory["recent_items"]] == [t.isoformat() for t in times[::-1]]
+    assert (
+        p.activity["first_seen"] == times[0].isoformat() and p.activity["last_seen"] == times[1].isoformat()
+    )
+    assert p.trajectory["sessions"][0]["start"] == times[0].isoformat()
+
+
+def test_records_built_for_the_hook_equal_the_constructor_s():
+    from domains.base import EventRecord
+    from platform_core.profiles.services import _FAST_RECORDS, _event_record
+
+    assert _FAST_RECORDS  # the plain frozen dataclass of domains.base: the fast path is taken
+    fast = _event_record("u", "i0", "purchase", MON, 2.0, {"amount": 3.0})
+    assert type(fast) is EventRecord
+    assert fast == EventRecord(
+        user_id="u", item_id="i0", type="purchase", timestamp=MON, value=2.0, context={"amount": 3.0}
+    )
+    with pytest.raises(AttributeError):  # still frozen
+        fast.type = "view"

@@ -111,6 +111,7 @@ def model_version_make(tmp_path: Path) -> Callable[..., Built]:
         seed: int = 0,
         popularity: Sequence[float] | None = None,
         state: str = VersionState.ACTIVE,
+        index_kind: str = "brute",
     ) -> Built:
         n = len(item_ids)
         weights = encoder_weights(n, seed=seed)
@@ -130,7 +131,7 @@ def model_version_make(tmp_path: Path) -> Callable[..., Built]:
             event_types=EVENT_TYPES,
             encoder_weights=weights,
             encoder_config=ENCODER_CONFIG,
-            index_kind="brute",
+            index_kind=index_kind,
         )
         if state == VersionState.ACTIVE:
             ModelVersion.objects.for_tenant(tenant).filter(state=VersionState.ACTIVE).update(

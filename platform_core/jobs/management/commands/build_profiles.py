@@ -1,4 +1,4 @@
-"""``manage.py build_profiles SLUG``: rebuild every profile of a tenant (here, or --queue on a worker)."""
+"""``manage.py build_profiles SLUG``: rebuild every profile of a tenant (here, or --queue on the workers)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,7 @@ class Command(BaseCommand):
             if opts["wait"]:
                 job_report(self, job_follow(self, job))
             return
-        from platform_core.jobs.training import training_job_run
+        from platform_core.profiles.partitions import profile_job_run_inline
 
-        training_job_run(job_id=job.pk, worker="inline")
-        job.refresh_from_db()
-        job_report(self, job)
+        # In this process, its user ranges one after another; --queue spreads them over the workers.
+        job_report(self, profile_job_run_inline(job_id=job.pk, worker="inline"))
