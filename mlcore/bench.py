@@ -157,7 +157,7 @@ def parser_build() -> argparse.ArgumentParser:
     p.add_argument("--popular-negatives", type=int, default=512, help="extra popularity-drawn negatives")
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--heads", type=int, default=1)
-    p.add_argument("--patience", type=int, default=None, help="default: 5, or 10 below 5000 users")
+    p.add_argument("--patience", type=int, default=None, help="default: 5, or 20 below 5000 validated users")
     p.add_argument("--seed", type=int, default=0)
     return p
 

@@ -42,7 +42,7 @@ class TrainConfig:
     `dropout=None` picks 0.5 for sparse data (mean history under 20 events) and 0.2 otherwise;
     `max_len=None` picks 30 for sparse data and 50 from a mean history of 20 events;
     `batch_size=None` picks 256, halved (down to 32) while an epoch would have fewer than 10 batches;
-    `patience=None` picks 5 epochs, or 10 when fewer than 5 000 users are validated (noisier figures).
+    `patience=None` picks 5 epochs, or 20 when fewer than 5 000 users are validated (noisier figures).
     """
 
     models: tuple[str, ...] = ("transformer", "itemknn", "popularity")
@@ -136,7 +136,7 @@ def _neural_config(config: TrainConfig, data: SequenceData, split: Split) -> Any
         negatives=config.negatives,
         popular_negatives=config.popular_negatives,
         full_softmax_max_items=config.full_softmax_max_items,
-        patience=config.patience or (5 if validated >= 5000 else 10),
+        patience=config.patience or (5 if validated >= 5000 else 20),
         eval_users=config.eval_users,
         seed=config.seed,
         item_init=config.item_init,

@@ -411,18 +411,23 @@ class NeuralRecommender(Recommender):
             if e - s < 2:
                 continue
             if self.name == "transformer":
-                if e - s > cfg.max_len + 1 and rng.random() < 0.5:
-                    # Long histories: sometimes train on an earlier window, so old events are learned too.
-                    e = int(rng.integers(s + cfg.max_len + 1, e + 1))
-                s = max(s, e - cfg.max_len - 1)
-                out.append(
-                    (
-                        data.items[s : e - 1],
-                        data.types[s : e - 1],
-                        data.items[s + 1 : e],
-                        data.weights[s + 1 : e],
+                # The latest window, then earlier ones back to the first event (their ends shifted
+                # at random each epoch), so a long history is learned whole in every epoch.
+                ends = [e]
+                end = e - int(rng.integers(1, cfg.max_len + 1)) if e - s > cfg.max_len + 1 else s
+                while end - s >= 2:
+                    ends.append(end)
+                    end -= cfg.max_len
+                for end in ends:
+                    start = max(s, end - cfg.max_len - 1)
+                    out.append(
+                        (
+                            data.items[start : end - 1],
+                            data.types[start : end - 1],
+                            data.items[start + 1 : end],
+                            data.weights[start + 1 : end],
+                        )
                     )
-                )
             else:
                 for t in range(s + 1, e):
                     w0 = max(s, t - cfg.caser_window)

@@ -137,7 +137,7 @@ def test_neural_defaults_follow_data_statistics():
         return _neural_config(TrainConfig(), data, split_leave_last_out(data))
 
     few_long = config_for(120, 110)  # ml-100k-like: few users, long histories
-    assert (few_long.batch_size, few_long.max_len, few_long.dropout, few_long.patience) == (32, 50, 0.2, 10)
+    assert (few_long.batch_size, few_long.max_len, few_long.dropout, few_long.patience) == (32, 50, 0.2, 20)
     many_short = config_for(6000, 5)  # 6000 users: 256 is 23 batches an epoch; 5000 validated
     assert (many_short.batch_size, many_short.max_len, many_short.dropout, many_short.patience) == (
         256,
