@@ -428,7 +428,7 @@ def main() -> None:
     ap.add_argument("--events-per-user", type=int, default=20)
     ap.add_argument("--port", type=int, default=8004)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--rate", type=float, default=300.0)
     ap.add_argument("--connections", type=int, default=32)

@@ -38,10 +38,12 @@ if $PY manage.py help bootstrap_demo >/dev/null 2>&1; then
 fi
 
 echo "web: http://$HOST:$PORT/   console: http://$HOST:$PORT/admin/   docs: http://$HOST:$PORT/api/docs/"
-# gthread workers keep client connections alive; one BLAS thread each (more would fight the
-# workers for the cores); a fixed glibc mmap threshold returns freed large buffers (docs/serving.md).
+# gthread workers keep client connections alive; one request thread per worker, because threads
+# of one process queue on the GIL (at 300 req/s p99 fell from 53-67 ms with 4 threads to 12 ms;
+# docs/benchmarks.md "serving"); one BLAS thread each; a fixed glibc mmap threshold returns freed
+# large buffers (docs/serving.md).
 MALLOC_MMAP_THRESHOLD_=131072 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/gunicorn platform_core.wsgi:application \
-  --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" -k gthread --threads "${WEB_THREADS:-4}" --keep-alive 75 \
+  --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" -k gthread --threads "${WEB_THREADS:-1}" --keep-alive 75 \
   --access-logfile - &
 pids+=($!)
 wait -n "${pids[@]}"
