@@ -13,7 +13,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, NamedTuple
 
 FieldType = Literal["string", "int", "float", "bool", "datetime", "list", "choice"]
 FIELD_TYPES: tuple[str, ...] = ("string", "int", "float", "bool", "datetime", "list", "choice")
@@ -70,16 +71,20 @@ class UserRecord:
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class EventRecord:
-    """One event as the hooks see it."""
+class EventRecord(NamedTuple):
+    """One event as the hooks see it (immutable).
+
+    A named tuple rather than a frozen dataclass: profile builds make millions of
+    these, and a frozen dataclass's ``__init__`` (one ``object.__setattr__`` per
+    field) cost several times the tuple's construction.
+    """
 
     user_id: str
     item_id: str | None
     type: str
     timestamp: datetime
     value: float | None = None
-    context: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)

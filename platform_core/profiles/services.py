@@ -8,7 +8,6 @@ alone: training writes them).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 import json
@@ -261,7 +260,7 @@ def _features(
         return {}
     item_ext = ctx.item_ext
     records = [
-        _event_record(external_id, item_ext.get(i), t, ts, v, _context_decode(c))  # get(None) is None
+        EventRecord(external_id, item_ext.get(i), t, ts, v, _context_decode(c))  # get(None) is None
         for i, t, ts, v, c, _iso in events
     ]
     item_attrs = ctx.item_attrs
@@ -275,34 +274,6 @@ def _features(
     if ctx.features_sealed:
         return features_seal(plugin=ctx.plugin, features=features)
     return dict(features)
-
-
-# A frozen dataclass's generated __init__ sets each field through object.__setattr__, which
-# made building the hook's records most of the cost of profile_features (~2.5 µs a record,
-# 10 records a user). Filling the instance's __dict__ directly gives an equal EventRecord for
-# a quarter of that; only when the class is a plain frozen dataclass with exactly these fields
-# (a test compares both ways), otherwise the constructor.
-_RECORD_FIELDS = ("user_id", "item_id", "type", "timestamp", "value", "context")
-_FAST_RECORDS = (
-    tuple(f.name for f in dataclasses.fields(EventRecord)) == _RECORD_FIELDS
-    and "__slots__" not in EventRecord.__dict__
-    and EventRecord.__init__.__qualname__ == "EventRecord.__init__"  # generated, no custom logic
-    and not hasattr(EventRecord, "__post_init__")
-)
-
-
-def _event_record(
-    user_id: str, item_id: str | None, etype: str, ts: dt.datetime, value: Any, context: dict[str, Any]
-) -> EventRecord:
-    if not _FAST_RECORDS:
-        return EventRecord(
-            user_id=user_id, item_id=item_id, type=etype, timestamp=ts, value=value, context=context
-        )
-    record = object.__new__(EventRecord)
-    vars(record).update(
-        user_id=user_id, item_id=item_id, type=etype, timestamp=ts, value=value, context=context
-    )
-    return record
 
 
 _UPSERT_COLUMNS = (

@@ -5,22 +5,19 @@ Kept apart from ``selectors.py`` so the request flow there reads in one screen.
 
 from __future__ import annotations
 
-import functools
-import json
 import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db.models import Case, FloatField, Sum, Value, When
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from domains.base import DomainPlugin, EventRecord, Field, UserRecord
 from platform_core.catalog.models import EndUser, Item
@@ -28,12 +25,8 @@ from platform_core.events.models import Event
 from platform_core.plugins.crypto import attributes_unseal
 from platform_core.serving.catalog_snapshot import catalog_snapshots_clear, item_texts_get
 from platform_core.serving.model_cache import ServingModel
+from platform_core.serving.raw_sql import aware, json_column, json_loads, json_text, sql_names
 from platform_core.tenancy.models import Tenant
-
-try:
-    import orjson as _orjson
-except ImportError:  # optional: the standard json module reads the same
-    _orjson = None
 
 #: Events read per request: enough for the encoder's window and the rules that look back.
 HISTORY_LIMIT = 200
@@ -83,25 +76,6 @@ def history_get(
     return _history(plugin=plugin, user_id=user.external_id, rows=rows)
 
 
-@functools.cache
-def _sql_names() -> dict[str, str]:
-    """Quoted table and column names of the hot-path raw queries (from the models' metadata)."""
-    from django.db import connection
-
-    q = connection.ops.quote_name
-    ev, us, it = Event._meta, EndUser._meta, Item._meta
-    return {
-        "event": q(ev.db_table),
-        "user": q(us.db_table),
-        "item": q(it.db_table),
-        "ev_user": q(ev.get_field("user").column),
-        "ev_item": q(ev.get_field("item").column),
-        "ev_tenant": q(ev.get_field("tenant").column),
-        "us_tenant": q(us.get_field("tenant").column),
-        "it_tenant": q(it.get_field("tenant").column),
-    }
-
-
 _history_sql: str | None = None
 _attributes_sql: dict[int, str] = {}
 
@@ -109,7 +83,7 @@ _attributes_sql: dict[int, str] = {}
 def _history_query() -> str:
     global _history_sql
     if _history_sql is None:
-        n = _sql_names()
+        n = sql_names()
         # One round trip: the user (tenant + external id, the unique index), their latest events
         # (the (tenant, user, timestamp) index) and the events' item attributes.
         _history_sql = (
@@ -152,32 +126,6 @@ def _execute(cursor: Any, *, name: str, types: str, sql: str, params: Sequence[A
     cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
 
 
-def json_loads(text: str | bytes) -> Any:
-    """``json.loads``, through orjson when installed: a recommendation decodes ≈ 60 attribute objects."""
-    if _orjson is not None:
-        try:
-            return _orjson.loads(text)
-        except _orjson.JSONDecodeError:
-            pass  # what orjson refuses but json reads (e.g. integers past 64 bits)
-    return json.loads(text)
-
-
-def _json(value: Any) -> Any:
-    """A JSON column as the ORM would return it (the raw cursor hands back text on every backend)."""
-    if isinstance(value, str | bytes | bytearray):
-        return json_loads(value)
-    return value
-
-
-def _aware(value: Any) -> datetime:
-    """A timestamp column as the ORM would return it (aware, UTC) from a raw cursor."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
 def user_history_get(
     *, tenant: Tenant, plugin: DomainPlugin, external_id: str, limit: int = HISTORY_LIMIT
 ) -> tuple[EndUser, History]:
@@ -206,9 +154,13 @@ def user_history_get(
         user = enduser_get_for_tenant(tenant=tenant, external_id=external_id)
         return user, History(records=[], event_ids=[], item_attributes={})
     # Item attributes stay JSON text here: _history decodes each item's once.
-    rows = [(r[0], r[1], r[2], _aware(r[3]), r[4], {} if r[5] == "{}" else _json(r[5]), r[6]) for r in raw]
+    rows = [
+        (r[0], r[1], r[2], aware(r[3]), r[4], {} if r[5] == "{}" else json_column(r[5]), r[6]) for r in raw
+    ]
     # A read-only stand-in built from the joined columns (never saved).
-    user = EndUser(pk=raw[0][7], tenant=tenant, external_id=external_id, attributes=_json(raw[0][8]) or {})
+    user = EndUser(
+        pk=raw[0][7], tenant=tenant, external_id=external_id, attributes=json_column(raw[0][8]) or {}
+    )
     return user, _history(plugin=plugin, user_id=external_id, rows=rows)
 
 
@@ -217,7 +169,9 @@ def _history(*, plugin: DomainPlugin, user_id: str, rows: list[tuple[Any, ...]])
     attrs: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row[1] and row[1] not in attrs:
-            attrs[row[1]] = attributes_unseal(plugin=plugin, kind="item", attributes=_json(row[6]) or {})
+            attrs[row[1]] = attributes_unseal(
+                plugin=plugin, kind="item", attributes=json_column(row[6]) or {}
+            )
     records = [
         EventRecord(
             user_id=user_id,
@@ -259,7 +213,7 @@ def item_attributes_get(
     texts = item_texts_get(tenant_id=tenant.pk, item_ids=ids)
     if texts is None:  # no usable snapshot in this process yet: ask the database
         texts = {
-            ext: _text(attrs) for ext, attrs in _active_item_attributes(tenant_id=tenant.pk, item_ids=ids)
+            ext: json_text(attrs) for ext, attrs in _active_item_attributes(tenant_id=tenant.pk, item_ids=ids)
         }
     sensitive = bool(plugin.sensitive_fields("item"))
     out: dict[str, dict[str, Any]] = {}
@@ -273,15 +227,11 @@ def item_attributes_get(
     return out
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)  # a driver that decodes JSON itself
-
-
 def _active_item_attributes(*, tenant_id: int, item_ids: list[str]) -> list[tuple[str, Any]]:
     """(external id, stored attributes) of the tenant's active items among ``item_ids`` (raw query)."""
     from django.db import connection
 
-    names = _sql_names()
+    names = sql_names()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             sql = (

@@ -30,7 +30,6 @@ Python objects at once; small ones (tests, demos) synchronously.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -40,6 +39,8 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+
+from platform_core.serving.raw_sql import aware, json_text, sql_names
 
 logger = logging.getLogger(__name__)
 
@@ -97,22 +98,6 @@ _states: dict[int, _State] = {}
 _lock = threading.Lock()
 
 
-def _names() -> dict[str, str]:
-    from platform_core.serving.candidates import _sql_names
-
-    return _sql_names()
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)  # a driver that decodes JSON itself
-
-
-def _aware(value: Any) -> Any:
-    from platform_core.serving.candidates import _aware as aware
-
-    return aware(value) if value is not None else None
-
-
 @dataclass(frozen=True)
 class _Marks:
     count: int
@@ -122,20 +107,20 @@ class _Marks:
 
 
 def _marks(cursor: Any, tenant_id: int) -> _Marks:
-    n = _names()
+    n = sql_names()
     cursor.execute(
         f"SELECT COUNT(*), SUM(id), MAX(id), MAX(updated_at) FROM {n['item']} WHERE {n['it_tenant']} = %s",
         [tenant_id],
     )
     count, id_sum, max_id, newest = cursor.fetchone()
-    return _Marks(int(count or 0), int(id_sum or 0), int(max_id or 0), _aware(newest))
+    return _Marks(int(count or 0), int(id_sum or 0), int(max_id or 0), aware(newest))
 
 
 def _build(tenant_id: int) -> tuple[Snapshot, _Marks]:
     """Read every active item of the tenant in keyset pages; returns the snapshot and the marks before it."""
     from django.db import connection
 
-    n = _names()
+    n = sql_names()
     ids_parts: list[np.ndarray] = []
     lengths: list[np.ndarray] = []
     blobs: list[bytes] = []
@@ -153,7 +138,7 @@ def _build(tenant_id: int) -> tuple[Snapshot, _Marks]:
             if not rows:
                 break
             after = rows[-1][0]
-            texts = [_text(r[2]).encode() for r in rows]
+            texts = [json_text(r[2]).encode() for r in rows]
             ids_parts.append(np.asarray([r[1].encode() for r in rows], dtype=bytes))
             lengths.append(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)))
             blobs.append(b"".join(texts))
@@ -233,7 +218,7 @@ def _check(tenant_id: int, now: float) -> _State:
             rows = _marks(cursor, tenant_id).count
         _rebuild(tenant_id, rows=rows)
         return _states[tenant_id]
-    n = _names()
+    n = sql_names()
     with connection.cursor() as cursor:
         marks = _marks(cursor, tenant_id)
         changed: list[tuple[Any, ...]] = []
@@ -248,7 +233,7 @@ def _check(tenant_id: int, now: float) -> _State:
     new_ids = [r[0] for r in changed if r[0] > state.max_id]
     overlay = dict(state.overlay)
     for _, ext, attrs, active in changed:
-        overlay[ext] = _text(attrs) if active else None
+        overlay[ext] = json_text(attrs) if active else None
     # Rows the snapshot and the new rows don't account for: deletions (or a late commit).
     unexplained = (marks.count, marks.id_sum) != (state.count + len(new_ids), state.id_sum + sum(new_ids))
     with _lock:

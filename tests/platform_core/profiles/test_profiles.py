@@ -218,15 +218,16 @@ def test_timestamps_are_written_as_isoformat_with_and_without_microseconds(shop)
     assert p.trajectory["sessions"][0]["start"] == times[0].isoformat()
 
 
-def test_records_built_for_the_hook_equal_the_constructor_s():
+def test_event_records_are_immutable_and_default_to_an_empty_context():
     from domains.base import EventRecord
-    from platform_core.profiles.services import _FAST_RECORDS, _event_record
 
-    assert _FAST_RECORDS  # the plain frozen dataclass of domains.base: the fast path is taken
-    fast = _event_record("u", "i0", "purchase", MON, 2.0, {"amount": 3.0})
-    assert type(fast) is EventRecord
-    assert fast == EventRecord(
+    positional = EventRecord("u", "i0", "purchase", MON, 2.0, {"amount": 3.0})
+    assert positional == EventRecord(
         user_id="u", item_id="i0", type="purchase", timestamp=MON, value=2.0, context={"amount": 3.0}
     )
-    with pytest.raises(AttributeError):  # still frozen
-        fast.type = "view"
+    with pytest.raises(AttributeError):  # hooks cannot change what they were given
+        positional.type = "view"
+    bare = EventRecord("u", None, "view", MON)
+    assert bare.value is None and dict(bare.context) == {}
+    with pytest.raises(TypeError):  # the shared default context cannot be written to
+        bare.context["x"] = 1
