@@ -2,17 +2,21 @@
 
 Measures, in one run:
 
-(a) saturation: wrk with 32 keep-alive connections, first on ``/healthz``, then on
-    ``/api/v1/users/{random user}/recommendations?k=10`` (a Lua script picks the
-    user per request); the ratio of the two throughputs;
+(a) saturation: wrk with 32 keep-alive connections, first on ``/healthz``, then
+    twice on ``/api/v1/users/{random user}/recommendations?k=10`` (a Lua script
+    picks the user per request): a first pass, which starts with empty
+    per-process user-state caches, and the steady state; the ratios of the
+    throughputs;
 (b) latency at a fixed offered load (open loop, default 300 requests/s): a Python
     client in another process sends on a fixed schedule over keep-alive
     connections and measures each latency from the *scheduled* send time, so a
     stalled server cannot hide queueing (no coordinated omission);
 (c) the RSS of each gunicorn worker after the load (``/proc/<pid>/status``);
 (d) freshness: POST one event through ``/api/v1/events``, then poll the user's
-    recommendations until the scores change; the time from the POST's answer
-    (acceptance) to the first changed answer, repeated.
+    recommendations through 4 other keep-alive connections (so other worker
+    processes, which hold the user's cached state, answer too) until every one
+    of them answers with changed scores; the time from the POST's answer
+    (acceptance) to the last of them, repeated.
 
 The artifact is synthetic (``mlcore.artifacts.artifact_save`` with item vectors
 scattered around 200 random cluster centres, as learned embeddings are, a
@@ -323,35 +327,47 @@ def pct(values: list[float], p: float) -> float:
 
 
 # --------------------------------------------------------------------------- (d) freshness
-def freshness(port: int, key: str, users: list[str], item_count: int, trials: int) -> list[float]:
+def freshness(
+    port: int, key: str, users: list[str], item_count: int, trials: int, readers: int = 4
+) -> list[float]:
+    """Seconds from an event's 201 until recommendations through *every* reader connection reflect it.
+
+    The event goes through one keep-alive connection, the reads through
+    ``readers`` others, which gunicorn's workers accepted independently, so
+    the reads reach other processes than the one that took the event (their
+    cached user state must be dropped by the database's notification). Each
+    reader has served the user just before the event, so it holds the state.
+    """
     headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    writer = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(readers)]
     rng = random.Random(7)
     out: list[float] = []
 
-    def scores(user: str) -> list[float]:
+    def scores(conn: http.client.HTTPConnection, user: str) -> list[float]:
         conn.request("GET", f"/api/v1/users/{user}/recommendations?k=10", headers=headers)
         r = conn.getresponse()
         return [i["score"] for i in json.loads(r.read())["items"]]
 
     for n in range(trials):
         user = rng.choice(users)
-        before = scores(user)
+        before = [scores(c, user) for c in conns]
         event = {"event_id": f"fresh-{time.time_ns()}-{n}", "user_id": user, "item_id": f"i{rng.randrange(item_count)}",
                  "type": "view", "timestamp": dt.datetime.now(dt.UTC).isoformat()}  # fmt: skip
-        conn.request("POST", "/api/v1/events", body=json.dumps({"events": [event]}), headers=headers)
-        r = conn.getresponse()
+        writer.request("POST", "/api/v1/events", body=json.dumps({"events": [event]}), headers=headers)
+        r = writer.getresponse()
         r.read()
         if r.status not in (200, 201):
             raise SystemExit(f"event refused: {r.status}")
         accepted = time.perf_counter()
-        while True:
-            if scores(user) != before:
-                out.append(time.perf_counter() - accepted)
-                break
+        pending = set(range(readers))
+        while pending:
+            for i in list(pending):
+                if scores(conns[i], user) != before[i]:
+                    pending.discard(i)
             if time.perf_counter() - accepted > 10:
-                out.append(float("inf"))
                 break
+        out.append(time.perf_counter() - accepted if not pending else float("inf"))
     return out
 
 
@@ -368,6 +384,7 @@ def stages(n: int = 200) -> dict:
     from platform_core.serving.catalog_snapshot import catalog_snapshot_wait
     from platform_core.serving.explanations import leave_one_out
     from platform_core.serving.model_cache import serving_model_get
+    from platform_core.serving.user_state import user_state_live
     from platform_core.tenancy.models import Tenant
     from platform_core.tenancy.services import api_key_create
 
@@ -381,14 +398,17 @@ def stages(n: int = 200) -> dict:
     client = Client(HTTP_AUTHORIZATION=f"Api-Key {api_key_create(tenant=tenant, scopes=['read']).raw_key}")
     _, hist = cand.user_history_get(tenant=tenant, plugin=plugin, external_id="u1")
     seq = sel._user_sequence(history=hist, model=model, plugin=plugin)
-    query = sel._user_vector(model=model, sequence=seq)
+    events = seq.events(hist)
+    query = model.artifact.encoder.embed([e.item_id for e in events], [e.type for e in events])
     idx, _ = model.artifact.index.search(query, 40)
     ids = [model.artifact.item_ids[i] for i in idx]
     steps = {
         "user + history (1 query)": lambda i: cand.user_history_get(
             tenant=tenant, plugin=plugin, external_id=f"u{i % 500}"
         ),
-        f"encoder embed ({len(seq)} events)": lambda i: sel._user_vector(model=model, sequence=seq),
+        f"encoder embed ({len(events)} events)": lambda i: model.artifact.encoder.embed(
+            [e.item_id for e in events], [e.type for e in events]
+        ),
         f"{model.artifact.index.kind} index search k=40": lambda i: model.artifact.index.search(query, 40),
         "brute-force scan (for comparison)": lambda i: np.argpartition(-(model.vectors @ query), 40)[:40],
         "item attributes, 40 (process snapshot)": lambda i: cand.item_attributes_get(
@@ -398,16 +418,27 @@ def stages(n: int = 200) -> dict:
             tenant_id=tenant.pk, item_ids=ids
         ),
         "leave-one-out (explain=true)": lambda i: leave_one_out(
-            encoder=model.artifact.encoder, sequence=seq, max_len=model.artifact.encoder.max_len
+            encoder=model.artifact.encoder, sequence=events, max_len=model.artifact.encoder.max_len
         ),
-        "recommendation_list (selector)": lambda i: sel.recommendation_list(
-            tenant=tenant, external_id=f"u{i % 500}", k=10
+        # u1000… are read once each (from the database); u0…u49 again and again (cached
+        # user state where that cache is live, i.e. on PostgreSQL).
+        "recommendation_list (selector), user read from the database": lambda i: sel.recommendation_list(
+            tenant=tenant, external_id=f"u{1000 + i}", k=10
         ),
-        "GET recommendations (Django test client)": lambda i: client.get(
-            f"/api/v1/users/u{i % 500}/recommendations?k=10"
+        "recommendation_list (selector), cached user state": lambda i: sel.recommendation_list(
+            tenant=tenant, external_id=f"u{i % 50}", k=10
+        ),
+        "GET recommendations (Django test client), user read from the database": lambda i: client.get(
+            f"/api/v1/users/u{2000 + i}/recommendations?k=10"
+        ),
+        "GET recommendations (Django test client), cached user state": lambda i: client.get(
+            f"/api/v1/users/u{i % 50}/recommendations?k=10"
         ),
         "GET /healthz (Django test client)": lambda i: client.get("/healthz"),
     }
+    out["user_state_cache_live"] = user_state_live(wait=10.0)
+    for i in range(50):
+        sel.recommendation_list(tenant=tenant, external_id=f"u{i}", k=10)
     out["stages_ms"] = {}
     for label, fn in steps.items():
         times = []
@@ -485,6 +516,9 @@ def main() -> None:
         script = Path(tmp) / "recs.lua"
         script.write_text(_LUA % (key, args.users, 1, ""))
         health = wrk(f"{base}/healthz", connections=args.connections, seconds=args.seconds)
+        # Twice: the first pass starts with empty per-process user-state caches (each
+        # worker meets most users for the first time), the second is the steady state.
+        recs_first = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=str(script))
         recs = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=str(script))
         script_x = Path(tmp) / "recs_explain.lua"
         script_x.write_text(_LUA % (key, args.users, 2, "&explain=true"))
@@ -493,13 +527,15 @@ def main() -> None:
         result["saturation"] = {
             "healthz_rps": health["rps"], "recommendations_rps": recs["rps"],
             "ratio": round(recs["rps"] / health["rps"], 3),
+            "recommendations_first_pass_rps": recs_first["rps"],
+            "ratio_first_pass": round(recs_first["rps"] / health["rps"], 3),
             "recommendations_explain_rps": recs_x["rps"],
             "ratio_explain": round(recs_x["rps"] / health["rps"], 3),
-            "non_2xx": health["non_2xx"] + recs["non_2xx"] + recs_x["non_2xx"],
+            "non_2xx": health["non_2xx"] + recs_first["non_2xx"] + recs["non_2xx"] + recs_x["non_2xx"],
             "wrk_latency": {"healthz": health["latency"], "recommendations": recs["latency"],
                             "recommendations_explain": recs_x["latency"]},
         }  # fmt: skip
-        print(health["raw"], recs["raw"], recs_x["raw"], sep="\n", flush=True)
+        print(health["raw"], recs_first["raw"], recs["raw"], recs_x["raw"], sep="\n", flush=True)
         q: mp.Queue = mp.get_context("spawn").Queue()
         client = mp.get_context("spawn").Process(
             target=_open_loop, args=(args.port, key, args.users, args.rate, args.seconds, 16, q)

@@ -186,6 +186,12 @@ SERVING_COLD_START_WINDOW_DAYS = env.int("SERVING_COLD_START_WINDOW_DAYS", defau
 SERVING_POPULAR_CACHE_SECONDS = env.int("SERVING_POPULAR_CACHE_SECONDS", default=30)
 SERVING_RELOAD_IN_BACKGROUND = env.bool("SERVING_RELOAD_IN_BACKGROUND", default=True)
 SERVING_RELOAD_RETRY_SECONDS = env.int("SERVING_RELOAD_RETRY_SECONDS", default=60)
+# Users' query vectors kept per process, keyed by the events they came from (serving/user_vectors.py).
+SERVING_USER_VECTOR_CACHE = env.int("SERVING_USER_VECTOR_CACHE", default=10_000)
+# Users' events and vectors kept per web process, dropped on PostgreSQL notifications
+# (serving/user_state.py; off on SQLite). MB per process; entries expire after MAX_AGE seconds.
+SERVING_USER_STATE_CACHE_MB = env.int("SERVING_USER_STATE_CACHE_MB", default=16)
+SERVING_USER_STATE_MAX_AGE = env.int("SERVING_USER_STATE_MAX_AGE", default=600)
 SERVING_STATS_FLUSH_SECONDS = env.int("SERVING_STATS_FLUSH_SECONDS", default=10)
 SERVING_RECOMMENDATION_MAX_AGE = env.int("SERVING_RECOMMENDATION_MAX_AGE", default=7 * 24 * 3600)
 # Hot-path queries as PostgreSQL prepared statements (off behind a transaction-pooling PgBouncer).

@@ -13,12 +13,18 @@ from tests.factories import ALL_SCOPES, TenantFactory, api_key_raw
 
 
 @pytest.fixture(autouse=True)
-def _fresh_hot_caches() -> Iterator[None]:
-    """Key → tenant lookups and throttle counters must not leak between tests."""
+def _fresh_hot_caches(settings) -> Iterator[None]:  # noqa: ANN001
+    """Key → tenant lookups and throttle counters must not leak between tests.
+
+    The serving user-state cache is off: it is invalidated by PostgreSQL
+    notifications, which a test's rolled-back transaction never delivers.
+    tests/platform_core/serving/test_user_state.py turns it on over committed data.
+    """
     from django.core.cache import cache
 
     from platform_core.profiles.services import profile_refresh_memo_clear
 
+    settings.SERVING_USER_STATE_CACHE_MB = 0
     principal_cache_clear()
     cache.clear()
     profile_refresh_memo_clear()

@@ -198,10 +198,13 @@ def enduser_erase(*, tenant: Tenant, external_id: str) -> dict[str, int]:
     from platform_core.catalog.selectors import enduser_get_for_tenant
 
     user = enduser_get_for_tenant(tenant=tenant, external_id=external_id)
+    user_pk = user.pk
     _, per_model = user.delete()
     deleted = {label: n for label, n in per_model.items() if n}
     transaction.on_commit(
-        lambda: user_erased.send(sender=EndUser, tenant=tenant, external_id=external_id, deleted=deleted)
+        lambda: user_erased.send(
+            sender=EndUser, tenant=tenant, external_id=external_id, user_pk=user_pk, deleted=deleted
+        )
     )
     return deleted
 

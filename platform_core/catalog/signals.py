@@ -3,5 +3,5 @@
 from django.dispatch import Signal
 
 # Sent after an end user was erased, for caches outside the database.
-# kwargs: tenant, external_id, deleted ({"app.Model": count}).
+# kwargs: tenant, external_id, user_pk, deleted ({"app.Model": count}).
 user_erased = Signal()

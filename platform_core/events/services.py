@@ -16,6 +16,7 @@ from platform_core.catalog.services import (
 )
 from platform_core.common.errors import ValidationFailed
 from platform_core.events.errors import EventError
+from platform_core.events.signals import events_committed
 from platform_core.events.validation import CleanEvent, Errors, batch_clean
 from platform_core.events.writer import events_insert
 from platform_core.plugins.selectors import tenant_plugin_get
@@ -126,6 +127,10 @@ def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
         if inserted:
             # Personas follow new behaviour without a retrain (debounced per user).
             profile_refresh_request(tenant=tenant, external_ids=user_ids)
+    if inserted:
+        # After the commit: this process's serving caches drop these users at once (others
+        # hear it from the database's notification).
+        events_committed.send(sender=Tenant, tenant_id=tenant.pk, user_pks=list(users.values()))
     return IngestResult(
         received=len(events),
         inserted=inserted,

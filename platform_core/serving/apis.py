@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from platform_core.api.auth import ApiPrincipal
+from platform_core.api.renderers import JsonOnlyNegotiation, OrjsonRenderer
 from platform_core.common.api import TenantAPIView
 from platform_core.common.errors import ValidationFailed
 from platform_core.serving import selectors, services
@@ -109,6 +110,8 @@ class RecommendationsApi(TenantAPIView):
     """GET /users/{id}/recommendations?k=&filter=&filter_params=&explain=&explore=&context=."""
 
     required_scope = "read"
+    renderer_classes = [OrjsonRenderer]
+    content_negotiation_class = JsonOnlyNegotiation
 
     def get(self, request: Request, external_id: str) -> Response:
         q = request.query_params
@@ -130,6 +133,8 @@ class SimilarItemsApi(TenantAPIView):
     """GET /items/{id}/similar?k=&filter=&filter_params=&user=."""
 
     required_scope = "read"
+    renderer_classes = [OrjsonRenderer]
+    content_negotiation_class = JsonOnlyNegotiation
 
     def get(self, request: Request, external_id: str) -> Response:
         q = request.query_params

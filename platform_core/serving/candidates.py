@@ -465,7 +465,10 @@ def new_items_get(
 
 def serving_caches_clear() -> None:
     """Forget cached popularity, centroids and new items (tests)."""
+    from platform_core.serving.user_vectors import user_vectors_clear
+
     _popular_cache.clear()
+    user_vectors_clear()
     catalog_snapshots_clear()
     _centroids.clear()
     _new_items.clear()

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from domains.base import Adjustment, Candidate, DomainPlugin, RerankContext, UserRecord
+from platform_core.catalog.models import EndUser
 from platform_core.catalog.selectors import enduser_get_for_tenant, item_get_for_tenant
 from platform_core.common.errors import NotFound, ValidationFailed
 from platform_core.plugins.crypto import attributes_unseal, features_unseal
@@ -51,6 +52,8 @@ from platform_core.serving.errors import ServingError
 from platform_core.serving.filters import ItemFilter, filter_parse
 from platform_core.serving.model_cache import ServingModel, serving_model_get
 from platform_core.serving.services import recommendation_served, recommendation_token_issue
+from platform_core.serving.user_state import user_state_begin, user_state_get, user_state_store
+from platform_core.serving.user_vectors import user_vector_get
 from platform_core.tenancy.models import Tenant
 
 RULE_EXPLORATION = "serving.exploration"
@@ -156,32 +159,100 @@ def exploration_clean(*, value: Any, config: Mapping[str, Any]) -> float:
 
 
 # --------------------------------------------------------------------------- pools
-def _user_sequence(
-    *, history: History, model: ServingModel, plugin: DomainPlugin
-) -> list[explanations.SequenceEvent]:
-    """Known-item, non-label events the encoder sees (plus one older, for leave-one-out)."""
+@dataclass(frozen=True)
+class _Sequence:
+    """The encoder's input: known-item, non-label events (plus one older, for leave-one-out)."""
+
+    positions: list[int]  # indices into the history's records, oldest first
+    rows: list[int]  # the items' rows in the model
+
+    def events(self, history: History) -> list[explanations.SequenceEvent]:
+        return [
+            explanations.SequenceEvent(
+                event_id=history.event_ids[n],
+                item_id=history.records[n].item_id,  # type: ignore[arg-type]
+                type=history.records[n].type,
+                timestamp=as_iso(history.records[n].timestamp),
+            )
+            for n in self.positions
+        ]
+
+
+def _user_sequence(*, history: History, model: ServingModel, plugin: DomainPlugin) -> _Sequence:
     encoder = model.artifact.encoder
     max_len = encoder.max_len if encoder is not None else 50
     labels = {e.name for e in plugin.event_types if e.is_label}  # outcomes, not interactions
-    seq = [
-        explanations.SequenceEvent(
-            event_id=eid, item_id=r.item_id, type=r.type, timestamp=as_iso(r.timestamp)
-        )
-        for eid, r in zip(history.event_ids, history.records, strict=True)
-        if r.item_id and r.item_id in model.artifact.item_index and r.type not in labels
-    ]
-    return seq[-(max_len + 1) :]
+    index = model.artifact.item_index
+    positions: list[int] = []
+    rows: list[int] = []
+    for n, r in enumerate(history.records):
+        if r.item_id and r.type not in labels:
+            row = index.get(r.item_id)
+            if row is not None:
+                positions.append(n)
+                rows.append(row)
+    return _Sequence(positions=positions[-(max_len + 1) :], rows=rows[-(max_len + 1) :])
 
 
-def _user_vector(*, model: ServingModel, sequence: list[explanations.SequenceEvent]) -> np.ndarray | None:
-    if not sequence:
+def _user_vector(
+    *,
+    tenant: Tenant,
+    user: EndUser,
+    model: ServingModel,
+    history: History,
+    sequence: _Sequence,
+    cached: bool = True,
+) -> np.ndarray | None:
+    if not sequence.rows:
         return None
     encoder = model.artifact.encoder
     if encoder is None:
         # Models without a sequence encoder (baselines): the mean of the recent items' vectors.
-        rows = [model.artifact.item_index[e.item_id] for e in sequence[-50:]]
-        return np.asarray(model.vectors[np.sort(rows)], dtype=np.float32).mean(axis=0)
-    return encoder.embed([e.item_id for e in sequence], [e.type for e in sequence])
+        return np.asarray(model.vectors[np.sort(sequence.rows[-50:])], dtype=np.float32).mean(axis=0)
+    items = [history.records[n].item_id for n in sequence.positions]
+    types = [history.records[n].type for n in sequence.positions]
+    if not cached:
+        return encoder.embed(items, types)
+    signature = hash(
+        (
+            model.version_id,
+            tuple(history.event_ids[n] for n in sequence.positions),
+            tuple(sequence.rows),
+            tuple(types),
+        )
+    )
+    return user_vector_get(
+        key=(tenant.pk, user.pk), signature=signature, compute=lambda: encoder.embed(items, types)
+    )
+
+
+def _user_inputs(
+    *, tenant: Tenant, plugin: DomainPlugin, external_id: str, model: ServingModel | None, explain: bool
+) -> tuple[EndUser, History, _Sequence, np.ndarray | None]:
+    """The user, their history, the encoder's input and the user vector: from this process's
+    user-state cache when it holds them (not for explanations: they cite event ids), else from
+    the database (then kept there)."""
+    if model is None:
+        user, history = user_history_get(tenant=tenant, plugin=plugin, external_id=external_id)
+        return user, history, _Sequence(positions=[], rows=[]), None
+    if not explain:
+        state = user_state_get(
+            tenant=tenant, plugin=plugin, external_id=external_id, version_id=model.version_id
+        )
+        if state is not None:
+            return state.user, state.history, _Sequence(state.positions, state.rows), state.vector
+    began = user_state_begin()
+    user, history = user_history_get(tenant=tenant, plugin=plugin, external_id=external_id)
+    sequence = _user_sequence(history=history, model=model, plugin=plugin)
+    # With the user-state cache live the vector is kept there; the vector cache would hold it twice.
+    query = _user_vector(
+        tenant=tenant, user=user, model=model, history=history, sequence=sequence, cached=began is None
+    )
+    user_state_store(
+        began=began, tenant=tenant, plugin=plugin, user=user, history=history,
+        version_id=model.version_id, positions=sequence.positions, rows=sequence.rows, vector=query,
+    )  # fmt: skip
+    return user, history, sequence, query
 
 
 def _model_pool(
@@ -283,10 +354,10 @@ def recommendation_list(
     config = tenant_config_get(tenant=tenant)
     item_filter = item_filter_get(plugin=plugin, expression=filter_expression, params=filter_params)
     share = exploration_clean(value=explore, config=config)
-    user, history = user_history_get(tenant=tenant, plugin=plugin, external_id=external_id)
     model = serving_model_get(tenant=tenant)
-    sequence = _user_sequence(history=history, model=model, plugin=plugin) if model is not None else []
-    query = _user_vector(model=model, sequence=sequence) if model is not None else None
+    user, history, sequence, query = _user_inputs(
+        tenant=tenant, plugin=plugin, external_id=external_id, model=model, explain=explain
+    )
     now = timezone.now()
     rerank_context = RerankContext(
         user=user_record(plugin=plugin, user=user),
@@ -297,7 +368,7 @@ def recommendation_list(
     )
     exclude: set[int] = set()
     if model is not None and getattr(plugin, "exclude_seen", False):
-        exclude = {model.artifact.item_index[e.item_id] for e in sequence}
+        exclude = set(sequence.rows)
 
     if query is not None and model is not None:
         strategy = "model"
@@ -331,7 +402,9 @@ def recommendation_list(
     loo = None
     if explain and query is not None and model is not None and model.artifact.encoder is not None:
         loo = explanations.leave_one_out(
-            encoder=model.artifact.encoder, sequence=sequence, max_len=model.artifact.encoder.max_len
+            encoder=model.artifact.encoder,
+            sequence=sequence.events(history),
+            max_len=model.artifact.encoder.max_len,
         )
     items = [
         _recommended(c, rank, pool, loo if explain else None, explain)

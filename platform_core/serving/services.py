@@ -1,15 +1,22 @@
 """Writes of the serving app: feedback, online counters, and the signed recommendation id.
 
-A ``recommendation_id`` is a signed token (``django.core.signing``) holding the
-tenant, model version, user, items and time of a served list. Serving writes
-nothing per request; feedback verifies the token instead of looking a row up.
+A ``recommendation_id`` is a signed token holding the tenant, model version,
+user, items and time of a served list. Serving writes nothing per request;
+feedback verifies the token instead of looking a row up. The token is
+``base64url(JSON payload) "." base64url(keyed BLAKE2b-128 of it)``, the key
+derived from ``SECRET_KEY`` (``SECRET_KEY_FALLBACKS`` verify too):
+``django.core.signing`` with compression cost ≈ 0.1 ms a recommendation
+(key derivation, zlib, two base64 passes), this ≈ 5 µs.
 Items shown are counted in process and flushed every
 ``SERVING_STATS_FLUSH_SECONDS`` (one UPDATE per version per flush).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import threading
 import time
 from collections import defaultdict
@@ -18,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from django.conf import settings
-from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
@@ -29,7 +36,7 @@ from platform_core.serving.errors import ServingError
 from platform_core.serving.models import FeedbackAction, ModelVersionServingStats, RecommendationFeedback
 from platform_core.tenancy.models import Tenant
 
-_SALT = "serving.recommendation.v1"
+_SALT = b"serving.recommendation.v2"
 
 
 # --------------------------------------------------------------------------- the token
@@ -44,11 +51,44 @@ class ServedList:
     served_at: datetime
 
 
+def _token_mac(secret: str, body: bytes) -> bytes:
+    key = hashlib.blake2b(_SALT + secret.encode(), digest_size=32).digest()
+    return hashlib.blake2b(body, key=key, digest_size=16).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def recommendation_token_issue(
     *, tenant: Tenant, version_id: int | None, user_id: str, item_ids: Sequence[str]
 ) -> str:
     payload = {"t": tenant.pk, "v": version_id, "u": user_id, "i": list(item_ids), "ts": int(time.time())}
-    return signing.dumps(payload, salt=_SALT, compress=True)
+    body = _b64(orjson.dumps(payload))
+    return f"{body}.{_b64(_token_mac(settings.SECRET_KEY, body.encode('ascii')))}"
+
+
+def _token_payload(token: str) -> Any:
+    """The payload of a token signed with the secret key (or a fallback), else None."""
+    body, dot, mac_text = token.partition(".")
+    if not dot or not body or not mac_text.isascii():
+        return None
+    try:
+        mac = _unb64(mac_text)
+        raw_body = body.encode("ascii")
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    if not any(hmac.compare_digest(mac, _token_mac(secret, raw_body)) for secret in secrets):
+        return None
+    try:
+        return orjson.loads(_unb64(body))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        return None
 
 
 def recommendation_token_read(*, tenant: Tenant, token: Any) -> ServedList:
@@ -60,11 +100,14 @@ def recommendation_token_read(*, tenant: Tenant, token: Any) -> ServedList:
     )
     if not isinstance(token, str) or not token:
         raise invalid
-    try:
-        data = signing.loads(token, salt=_SALT, max_age=settings.SERVING_RECOMMENDATION_MAX_AGE)
-    except signing.BadSignature:  # includes SignatureExpired
-        raise invalid from None
-    if not isinstance(data, dict) or data.get("t") != tenant.pk:
+    data = _token_payload(token)
+    if (
+        not isinstance(data, dict)
+        or data.get("t") != tenant.pk
+        or not isinstance(data.get("ts"), int)
+        or not isinstance(data.get("i"), list)
+        or time.time() - data["ts"] > settings.SERVING_RECOMMENDATION_MAX_AGE
+    ):
         raise invalid
     return ServedList(
         tenant_id=data["t"],
