@@ -81,6 +81,16 @@ def _body(api_client, user: str, **params: Any) -> dict[str, Any]:  # noqa: ANN0
     return body
 
 
+def _purchase(api_client, *, event_id: str, user: str, item: str) -> None:  # noqa: ANN001
+    r = api_client.post(
+        "/api/v1/events",
+        {"event_id": event_id, "user_id": user, "item_id": item, "type": "purchase",
+         "timestamp": "2026-01-02T00:00:00Z"},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code in (200, 201), r.json()
+
+
 def _until(check, timeout: float = 1.0) -> float:  # noqa: ANN001
     """Seconds until ``check()`` holds (fails after ``timeout``)."""
     start = time.monotonic()
@@ -190,13 +200,7 @@ def test_ingestion_in_this_process_needs_no_wait(api_client, shop: Shop, live: b
     first = _body(api_client, "finn")
     _body(api_client, "finn")
     top = first["items"][0]["item_id"]
-    r = api_client.post(
-        "/api/v1/events",
-        {"event_id": "now-1", "user_id": "finn", "item_id": top, "type": "purchase",
-         "timestamp": "2026-01-02T00:00:00Z"},
-        format="json",
-    )  # fmt: skip
-    assert r.status_code in (200, 201), r.json()
+    _purchase(api_client, event_id="now-1", user="finn", item=top)
     assert top not in [i["item_id"] for i in _body(api_client, "finn")["items"]]
 
 
@@ -309,12 +313,6 @@ def test_tenants_with_the_same_user_ids_never_share_state(
         assert {(shop.tenant.pk, "same"), (other_tenant.pk, "same")} <= set(user_state._cache.entries)
     # A change to one tenant's user leaves the other's state alone.
     top = a["items"][0]["item_id"]
-    r = api_client.post(
-        "/api/v1/events",
-        {"event_id": "iso-1", "user_id": "same", "item_id": top, "type": "purchase",
-         "timestamp": "2026-01-02T00:00:00Z"},
-        format="json",
-    )  # fmt: skip
-    assert r.status_code in (200, 201), r.json()
+    _purchase(api_client, event_id="iso-1", user="same", item=top)
     assert top not in [i["item_id"] for i in _body(api_client, "same")["items"]]
     assert _body(other_client, "same") == b
