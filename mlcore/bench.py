@@ -82,6 +82,8 @@ def bench_run(args: argparse.Namespace) -> dict[str, Any]:
         heads=args.heads,
         patience=args.patience,
         seed=args.seed,
+        exclude_seen=args.exclude_seen,
+        ema_epochs=args.ema_epochs,
         # The protocol is pure leave-last-out on the file as given: no repeat or robot filtering.
         repeat_window_seconds=0.0,
         robot_events_per_minute=0.0,
@@ -159,6 +161,18 @@ def parser_build() -> argparse.ArgumentParser:
     p.add_argument("--heads", type=int, default=1)
     p.add_argument("--patience", type=int, default=None, help="default: 5, or 20 below 5000 validated users")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--exclude-seen",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="full softmax: earlier items of the window are no candidates (default: on)",
+    )
+    p.add_argument(
+        "--ema-epochs",
+        type=float,
+        default=2.0,
+        help="weight-averaging horizon in epochs; 0 = off (default: 2)",
+    )
     return p
 
 

@@ -43,6 +43,8 @@ class TrainConfig:
     `max_len=None` picks 30 for sparse data and 50 from a mean history of 20 events;
     `batch_size=None` picks 256, halved (down to 32) while an epoch would have fewer than 10 batches;
     `patience=None` picks 5 epochs, or 20 when fewer than 5 000 users are validated (noisier figures).
+    `exclude_seen` (full softmax only) and `ema_epochs` (weight averaging) are described in
+    `mlcore.models.neural.NeuralConfig`.
     """
 
     models: tuple[str, ...] = ("transformer", "itemknn", "popularity")
@@ -73,6 +75,10 @@ class TrainConfig:
     index_kind: str = "auto"
     #: Transformer item-embedding start: "cooc" (co-occurrence eigenvectors of the training split) or "random".
     item_init: str = "cooc"
+    #: Full softmax: a position's earlier window items are no candidates for its target (as in evaluation).
+    exclude_seen: bool = True
+    #: Weight averaging (EMA) horizon in epochs; validation, early stopping and the artifact use the average.
+    ema_epochs: float = 2.0
 
 
 @dataclass
@@ -140,6 +146,8 @@ def _neural_config(config: TrainConfig, data: SequenceData, split: Split) -> Any
         eval_users=config.eval_users,
         seed=config.seed,
         item_init=config.item_init,
+        exclude_seen=config.exclude_seen,
+        ema_epochs=config.ema_epochs,
     )
 
 

@@ -5,6 +5,10 @@ Both map a user's recent sequence to a vector in the item-embedding space
 small catalogs, otherwise sampled softmax against negatives shared by the batch
 (uniform, so the logQ correction is a constant and drops out), with accidental
 hits masked. Every position of a training sequence is a target (transformer).
+With full softmax the items earlier in the window are no candidates for a target
+(`exclude_seen`), as the evaluation never ranks a user's earlier items. The weights
+are averaged over the last epochs (EMA, `ema_epochs`); validation, early stopping and
+the exported model use the average.
 Item embeddings start from the eigenvectors of the training split's normalised
 item–item co-occurrence matrix (`cooccurrence_embeddings`), which makes the
 untrained transformer already an item-to-item recommender and cuts the epochs
@@ -69,6 +73,22 @@ class NeuralConfig:
     #: (scaled to RMS `item_init_scale`); "random": N(0, 0.02). Ignored on warm start.
     item_init: str = "cooc"
     item_init_scale: float = 0.5
+    #: Full softmax only: items earlier in the training window are not candidates for the next
+    #: event (the target itself stays one), as the evaluation excludes a user's earlier items.
+    exclude_seen: bool = False
+    #: Label smoothing of the full-softmax target (0 = none).
+    label_smoothing: float = 0.0
+    #: Exponential moving average of the weights, horizon in epochs (0 = off): validation,
+    #: early stopping and the final model use the averaged weights.
+    ema_epochs: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.ema_epochs >= 0:
+            raise ValueError(f"ema_epochs must be >= 0 (0 = no weight averaging), got {self.ema_epochs}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
 
 
 def cooccurrence_embeddings(split: Split, dim: int, *, window: int = 3, seed: int = 0) -> np.ndarray:
@@ -118,6 +138,25 @@ def cooccurrence_embeddings(split: Split, dim: int, *, window: int = 3, seed: in
     out[0] = 0.0
     rms = float(np.sqrt(np.mean(out[1:][deg[1:] > 0] ** 2))) if (deg[1:] > 0).any() else 0.0
     return out / rms if rms > 0 else out
+
+
+def seen_before(items: tf.Tensor, mask: tf.Tensor, n_items: int) -> tf.Tensor:
+    """(M, n_items) bool: for each position where `mask` (B, T) is true, in row-major order (as
+    `tf.boolean_mask` gathers them), the items at that or an earlier position of `items` (B, L).
+
+    Target positions are aligned to the end of the input (T = L for the transformer; Caser's
+    single target, T = 1, follows its whole window). Each item's first position per row
+    (padding row 0 dropped, absent = L) is compared with the position: (B, n_items) integers
+    instead of a (B, L, n_items) cumulative one-hot.
+    """
+    b_n, length = tf.shape(items)[0], tf.shape(items)[1]
+    shift = length - tf.shape(mask)[1]
+    grid = tf.stack([tf.repeat(tf.range(b_n), length), tf.reshape(items, [-1])], axis=1)
+    first = tf.tensor_scatter_nd_min(
+        tf.fill([b_n, n_items + 1], length), grid, tf.tile(tf.range(length), [b_n])
+    )[:, 1:]
+    where = tf.cast(tf.where(mask), tf.int32)  # (M, 2): row, position
+    return tf.gather(first, where[:, 0]) <= where[:, 1:2] + shift
 
 
 def strategy_choose() -> tf.distribute.Strategy:
@@ -328,7 +367,17 @@ class NeuralRecommender(Recommender):
             self.warm_started = bool(warm_start)
             if warm_start:
                 self._load_named(warm_start)
-            self.optimizer = keras.optimizers.Adam(learning_rate=self.cfg.lr)
+            if self.cfg.weight_decay > 0:
+                self.optimizer = keras.optimizers.AdamW(
+                    learning_rate=self.cfg.lr, weight_decay=self.cfg.weight_decay
+                )
+            else:
+                self.optimizer = keras.optimizers.Adam(learning_rate=self.cfg.lr)
+            self._ema = [
+                tf.Variable(v.numpy(), trainable=False, name=f"ema_{i}")
+                for i, v in enumerate(self.model.trainable_variables)
+            ]
+            self._ema_decay = tf.Variable(0.0, trainable=False, dtype=tf.float32, name="ema_decay")
         self.full_softmax = n_items <= self.cfg.full_softmax_max_items
         self._train_step = tf.function(
             self._step,
@@ -380,7 +429,20 @@ class NeuralRecommender(Recommender):
             table = self.model.item_table()
             if self.full_softmax:
                 logits = tf.matmul(h, table[1:], transpose_b=True)
-                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t - 1, logits=logits)
+                target_hot = tf.one_hot(t - 1, self.n_items)
+                allowed = None
+                if self.cfg.exclude_seen:
+                    seen = tf.logical_and(seen_before(items, mask, self.n_items), target_hot < 0.5)
+                    allowed = tf.logical_not(seen)
+                    logits = tf.where(seen, -1e9, logits)
+                eps = self.cfg.label_smoothing
+                if eps > 0:
+                    spread = tf.ones_like(logits) if allowed is None else tf.cast(allowed, tf.float32)
+                    spread /= tf.reduce_sum(spread, axis=-1, keepdims=True)
+                    labels = (1.0 - eps) * target_hot + eps * spread
+                    ce = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+                else:
+                    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t - 1, logits=logits)
             else:
                 negs = tf.random.uniform((self.cfg.negatives,), 1, self.n_items + 1, dtype=tf.int32)
                 pos_logit = tf.reduce_sum(h * tf.gather(table, t), axis=-1, keepdims=True)
@@ -400,6 +462,12 @@ class NeuralRecommender(Recommender):
         variables = self.model.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        if self.cfg.ema_epochs > 0:
+            # Warm-up as tf.train.ExponentialMovingAverage(num_updates): early weights fade fast.
+            n = tf.cast(self.optimizer.iterations, tf.float32)
+            d = tf.minimum(self._ema_decay, (1.0 + n) / (10.0 + n))
+            for e, v in zip(self._ema, variables, strict=True):
+                e.assign(d * e + (1.0 - d) * v)
         return loss
 
     def _epoch_examples(self, split: Split, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]]:
@@ -461,6 +529,10 @@ class NeuralRecommender(Recommender):
         rng = np.random.default_rng(cfg.seed)
         self.items_init(split)
         self._negatives_prepare(split)
+        use_ema = cfg.ema_epochs > 0
+        if use_ema:
+            for e, v in zip(self._ema, self.model.trainable_variables, strict=True):
+                e.assign(v.numpy())
         best_metric, best_weights, best_epoch, bad = -1.0, None, 0, 0
         epoch_seconds: list[float] = []
         started = time.monotonic()
@@ -469,6 +541,9 @@ class NeuralRecommender(Recommender):
             examples = self._epoch_examples(split, rng)
             if not examples:
                 break
+            if use_ema:
+                steps = math.ceil(len(examples) / cfg.batch_size)
+                self._ema_decay.assign(1.0 - 1.0 / max(cfg.ema_epochs * steps, 1.0))
             losses = []
             # Batches are built in plain Python (a small share of a step): a tf.data generator
             # dataset per epoch kept every epoch's examples alive, so memory grew with the epochs.
@@ -479,6 +554,8 @@ class NeuralRecommender(Recommender):
             loss = float(np.mean(losses)) if losses else float("nan")
             metric = None
             if epoch % cfg.eval_every == 0 or time.monotonic() > deadline:
+                # With weight averaging, the averaged weights are validated (and kept when best).
+                current = self._ema_swap() if use_ema else None
                 metric = split_evaluate(
                     self,
                     split,
@@ -492,6 +569,9 @@ class NeuralRecommender(Recommender):
                     best_weights = [v.numpy() for v in self.model.weights]
                 else:
                     bad += 1
+                if current is not None:
+                    for var, value in zip(self.model.trainable_variables, current, strict=True):
+                        var.assign(value)
             epoch_seconds.append(time.monotonic() - t0)
             self.history.append({"epoch": epoch, "loss": loss, "val_ndcg@10": metric or float("nan")})
             remaining = deadline - time.monotonic()
@@ -521,6 +601,13 @@ class NeuralRecommender(Recommender):
             "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else 0.0,
             "fit_seconds": time.monotonic() - started,
         }
+
+    def _ema_swap(self) -> list[np.ndarray]:
+        """Load the averaged weights into the model; returns the training weights they replace."""
+        current = [v.numpy() for v in self.model.trainable_variables]
+        for var, avg in zip(self.model.trainable_variables, self._ema, strict=True):
+            var.assign(avg.numpy())
+        return current
 
     # -- inference ---------------------------------------------------------
     def embed_users(self, batch: Histories) -> np.ndarray:

@@ -206,3 +206,98 @@ def test_caser_artifact_serves_through_the_numpy_encoder(tmp_path):
     rows = events[events.user_id == user].sort_values("timestamp")
     vec = art.encoder.embed(rows.item_id.tolist(), rows.event_type.tolist())
     assert np.abs(vec - result.user_embeddings[3]).max() < 1e-5
+
+
+def test_seen_before_matches_a_loop():
+    from mlcore.models.neural import seen_before
+
+    rng = np.random.default_rng(3)
+    items = rng.integers(1, 7, size=(4, 6)).astype(np.int32)
+    items[0, :3] = 0  # left padding
+    items[2, :1] = 0
+    mask = items > 0
+    mask[1, 2] = False  # a position without a target
+    got = seen_before(tf.constant(items), tf.constant(mask), 6).numpy()
+    want = [
+        [item in set(items[b, : t + 1]) - {0} for item in range(1, 7)]
+        for b in range(4)
+        for t in range(6)
+        if mask[b, t]
+    ]
+    assert got.shape == (int(mask.sum()), 6) and np.array_equal(got, np.array(want))
+    # one target after the whole window (Caser): every item of the row counts as seen
+    last = seen_before(tf.constant(items), tf.constant(np.ones((4, 1), dtype=bool)), 6).numpy()
+    assert np.array_equal(last, [[item in set(row) for item in range(1, 7)] for row in items])
+
+
+def test_exclude_seen_drops_earlier_items_from_the_full_softmax():
+    from tests.mlcore.conftest import planted_events
+
+    data = sequences_build(events_clean(planted_events(n_users=40))[0])
+    cfg = NeuralConfig(dim=8, max_len=6, dropout=0.0, batch_size=16, exclude_seen=True)
+    model = NeuralRecommender(data.n_items, n_types=len(data.event_types), cfg=cfg)
+    model.optimizer.learning_rate.assign(0.0)  # the step below changes no weight
+    items = np.array([[0, 3, 5, 3, 7]], dtype=np.int32)
+    types = np.where(items > 0, 1, 0).astype(np.int32)
+    targets = np.array([[0, 5, 3, 9, 5]], dtype=np.int32)  # 3 and 5 repeat an earlier item
+    weights = (targets > 0).astype(np.float32)
+    loss = float(model._train_step(items, types, targets, weights))
+    hidden = model.model((items, types)).numpy()[0]
+    table = model.model.item_table().numpy()
+    want = []
+    for pos in range(1, 5):
+        logits = hidden[pos] @ table[1:].T
+        seen = {int(i) for i in items[0, : pos + 1]} - {0, int(targets[0, pos])}
+        keep = [i for i in range(data.n_items) if i + 1 not in seen]
+        target_logit = logits[targets[0, pos] - 1]
+        want.append(np.log(np.exp(logits[keep] - target_logit).sum()))
+    assert abs(loss - float(np.mean(want))) < 1e-4
+    # without the option every item stays in the softmax: a larger loss on the same step
+    plain_cfg = NeuralConfig(**{**cfg.__dict__, "exclude_seen": False})
+    plain = NeuralRecommender(data.n_items, n_types=len(data.event_types), cfg=plain_cfg)
+    plain.model.set_weights(model.model.get_weights())
+    plain.optimizer.learning_rate.assign(0.0)
+    assert float(plain._train_step(items, types, targets, weights)) > loss
+
+
+def test_weight_average_follows_each_step_and_is_what_fit_keeps():
+    from tests.mlcore.conftest import planted_events
+
+    data = sequences_build(events_clean(planted_events())[0])
+    split = split_leave_last_out(data)
+    cfg = NeuralConfig(
+        dim=16, max_len=12, dropout=0.1, batch_size=32, epochs=3, lr=1e-2, eval_every=3, ema_epochs=2.0
+    )
+    model = NeuralRecommender(data.n_items, n_types=len(data.event_types), cfg=cfg)
+    model._ema_decay.assign(0.5)
+    start = [v.numpy() for v in model.model.trainable_variables]
+    for e, v in zip(model._ema, start, strict=True):
+        e.assign(v)
+    items = np.array([[0, 1, 2, 3], [4, 5, 6, 7]], dtype=np.int32)
+    types = (items > 0).astype(np.int32)
+    targets = np.array([[0, 2, 3, 4], [5, 6, 7, 8]], dtype=np.int32)
+    expected = start
+    for n in (1, 2):
+        model._train_step(items, types, targets, (targets > 0).astype(np.float32))
+        d = min(0.5, (1 + n) / (10 + n))  # warm-up, as tf.train.ExponentialMovingAverage
+        now = [v.numpy() for v in model.model.trainable_variables]
+        expected = [d * e + (1 - d) * w for e, w in zip(expected, now, strict=True)]
+    for e, want in zip(model._ema, expected, strict=True):
+        assert np.allclose(e.numpy(), want, atol=1e-6)
+
+    # fit validates (only epoch 3 here) and keeps the averaged weights
+    fresh = NeuralRecommender(data.n_items, n_types=len(data.event_types), cfg=cfg)
+    stats = fresh.fit(split, deadline=float("inf"))
+    assert stats["epochs_run"] == 3 and stats["best_epoch"] == 3
+    for var, avg in zip(fresh.model.trainable_variables, fresh._ema, strict=True):
+        assert np.array_equal(var.numpy(), avg.numpy())
+    assert fresh.optimizer.iterations.numpy() > 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"ema_epochs": -1.0}, {"label_smoothing": 1.0}, {"label_smoothing": -0.1}, {"weight_decay": -1e-4}],
+)
+def test_neural_config_rejects_invalid_values(bad):
+    with pytest.raises(ValueError):
+        NeuralConfig(**bad)
