@@ -217,6 +217,10 @@ def start_gunicorn(*, port: int, workers: int, threads: int, env: dict[str, str]
     cmd = [
         GUNICORN, "platform_core.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(workers),
         "-k", "gthread", "--threads", str(threads), "--keep-alive", "75", "--log-level", "warning",
+        # One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections
+        # over the workers; with one shared socket the first worker to wake accepts, and
+        # wrk's 32 keep-alive connections often all landed on one worker (half the throughput).
+        "--reuse-port",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     for _ in range(300):
@@ -519,7 +523,9 @@ def main() -> None:
         # Twice: the first pass starts with empty per-process user-state caches (each
         # worker meets most users for the first time), the second is the steady state.
         recs_first = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=str(script))
-        recs = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=str(script))
+        script_steady = Path(tmp) / "recs_steady.lua"  # another random sequence of users
+        script_steady.write_text(_LUA % (key, args.users, 3, ""))
+        recs = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=str(script_steady))
         script_x = Path(tmp) / "recs_explain.lua"
         script_x.write_text(_LUA % (key, args.users, 2, "&explain=true"))
         recs_x = wrk(f"{base}/", connections=args.connections, seconds=args.seconds, script=str(script_x))

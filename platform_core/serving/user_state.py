@@ -59,6 +59,7 @@ from django.db import connection
 from domains.base import DomainPlugin, EventRecord
 from platform_core.catalog.models import EndUser
 from platform_core.serving.candidates import History, item_attributes_get
+from platform_core.serving.catalog_snapshot import item_texts_get
 from platform_core.serving.raw_sql import json_loads
 from platform_core.serving.user_vectors import user_vectors_forget
 from platform_core.tenancy.models import Tenant
@@ -419,8 +420,9 @@ def user_state_store(
     if began is None:
         return False
     item_ids = list(dict.fromkeys(r.item_id for r in history.records if r.item_id))
-    if len(item_attributes_get(tenant=tenant, plugin=plugin, item_ids=item_ids)) < len(item_ids):
-        return False
+    texts = item_texts_get(tenant_id=tenant.pk, item_ids=item_ids) if item_ids else {}
+    if texts is None or any(texts.get(i) is None for i in item_ids):
+        return False  # no snapshot yet, or an inactive item: a hit could not give its attributes
     try:
         events = orjson.dumps(
             [
