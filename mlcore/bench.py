@@ -165,7 +165,8 @@ def parser_build() -> argparse.ArgumentParser:
         "--exclude-seen",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="full softmax: earlier items of the window are no candidates (default: on)",
+        help="full softmax: earlier items of the window are no candidates, as this protocol never "
+        "ranks them (default: on here; off in platform training)",
     )
     p.add_argument(
         "--ema-epochs",

@@ -75,8 +75,11 @@ class TrainConfig:
     index_kind: str = "auto"
     #: Transformer item-embedding start: "cooc" (co-occurrence eigenvectors of the training split) or "random".
     item_init: str = "cooc"
-    #: Full softmax: a position's earlier window items are no candidates for its target (as in evaluation).
-    exclude_seen: bool = True
+    #: Full softmax: a position's earlier window items are no candidates for its target, as in the
+    #: benchmark protocol, which never ranks a user's earlier items (`python -m mlcore.bench` turns it
+    #: on). Off here: serving ranks every item and leaves consumed items to the domain's rules, and a
+    #: model that never learned to rank seen items low scores them arbitrarily high.
+    exclude_seen: bool = False
     #: Weight averaging (EMA) horizon in epochs; validation, early stopping and the artifact use the average.
     ema_epochs: float = 2.0
 

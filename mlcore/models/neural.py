@@ -373,6 +373,9 @@ class NeuralRecommender(Recommender):
                 )
             else:
                 self.optimizer = keras.optimizers.Adam(learning_rate=self.cfg.lr)
+            # Its slot variables now, inside the strategy's scope (the first step would create them
+            # outside it, which a MirroredStrategy refuses).
+            self.optimizer.build(self.model.trainable_variables)
             self._ema = [
                 tf.Variable(v.numpy(), trainable=False, name=f"ema_{i}")
                 for i, v in enumerate(self.model.trainable_variables)

@@ -301,3 +301,51 @@ def test_weight_average_follows_each_step_and_is_what_fit_keeps():
 def test_neural_config_rejects_invalid_values(bad):
     with pytest.raises(ValueError):
         NeuralConfig(**bad)
+
+
+_MIRRORED = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import mlcore.models.neural as neural
+
+# What strategy_choose returns on a machine with 2 GPUs, here over 2 logical CPU devices.
+neural.strategy_choose = lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+from mlcore.data import events_clean, sequences_build, split_leave_last_out
+from mlcore.models.base import Histories
+from tests.mlcore.conftest import planted_events
+
+data = sequences_build(events_clean(planted_events())[0])
+cfg = neural.NeuralConfig(dim=32, max_len=12, dropout=0.1, batch_size=32, epochs=12, lr=1e-2, patience=12,
+                          eval_every=4, ema_epochs=2)
+model = neural.NeuralRecommender(data.n_items, n_types=len(data.event_types), cfg=cfg)
+assert model.strategy.num_replicas_in_sync == 2, model.strategy
+model.fit(split_leave_last_out(data), deadline=float("inf"))
+hits = sum(
+    data.item_ids[int(np.argmax(model.score(Histories([np.array([data.item_index[f"i{a}"]])], [np.array([2])]))[0]))]
+    == f"i{(a + 1) % 30}"
+    for a in range(30)
+)
+print("hits", hits)
+"""
+
+
+def test_training_under_a_mirrored_strategy():
+    """The several-GPU path (MirroredStrategy) trains and learns: run over 2 logical CPU devices.
+
+    A subprocess, because logical devices must be configured before TensorFlow starts.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", _MIRRORED], cwd=root, capture_output=True, text=True, timeout=600,
+        env={**__import__("os").environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(out.stdout.split("hits")[-1]) >= 27
