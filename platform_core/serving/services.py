@@ -13,8 +13,6 @@ Items shown are counted in process and flushed every
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import threading
@@ -29,6 +27,7 @@ import orjson
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from platform_core.catalog.models import EndUser
 from platform_core.common.errors import NotFound, ValidationFailed
@@ -56,38 +55,30 @@ def _token_mac(secret: str, body: bytes) -> bytes:
     return hashlib.blake2b(body, key=key, digest_size=16).digest()
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def recommendation_token_issue(
     *, tenant: Tenant, version_id: int | None, user_id: str, item_ids: Sequence[str]
 ) -> str:
     payload = {"t": tenant.pk, "v": version_id, "u": user_id, "i": list(item_ids), "ts": int(time.time())}
-    body = _b64(orjson.dumps(payload))
-    return f"{body}.{_b64(_token_mac(settings.SECRET_KEY, body.encode('ascii')))}"
+    body = urlsafe_base64_encode(orjson.dumps(payload))
+    return f"{body}.{urlsafe_base64_encode(_token_mac(settings.SECRET_KEY, body.encode('ascii')))}"
 
 
 def _token_payload(token: str) -> Any:
     """The payload of a token signed with the secret key (or a fallback), else None."""
     body, dot, mac_text = token.partition(".")
-    if not dot or not body or not mac_text.isascii():
+    if not dot or not body or not token.isascii():
         return None
     try:
-        mac = _unb64(mac_text)
-        raw_body = body.encode("ascii")
-    except (binascii.Error, ValueError, UnicodeEncodeError):
+        mac = urlsafe_base64_decode(mac_text)
+    except ValueError:
         return None
+    raw_body = body.encode("ascii")
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
     if not any(hmac.compare_digest(mac, _token_mac(secret, raw_body)) for secret in secrets):
         return None
     try:
-        return orjson.loads(_unb64(body))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        return orjson.loads(urlsafe_base64_decode(body))
+    except ValueError:  # orjson.JSONDecodeError is one
         return None
 
 

@@ -65,12 +65,16 @@ def test_numpy_encoder_equals_keras():
     )
 
 
-@pytest.fixture(scope="module")
-def planted_model():
+def _planted_split():
     from tests.mlcore.conftest import planted_events
 
     data = sequences_build(events_clean(planted_events())[0])
-    split = split_leave_last_out(data)
+    return data, split_leave_last_out(data)
+
+
+@pytest.fixture(scope="module")
+def planted_model():
+    data, split = _planted_split()
     cfg = NeuralConfig(
         dim=32, max_len=12, dropout=0.1, batch_size=32, epochs=12, lr=1e-2, patience=12, eval_every=4
     )
@@ -133,10 +137,7 @@ def test_cooccurrence_init_reads_only_training_events():
 
 
 def test_mixed_negatives_learn_the_planted_pattern_with_logq_correction():
-    from tests.mlcore.conftest import planted_events
-
-    data = sequences_build(events_clean(planted_events())[0])
-    split = split_leave_last_out(data)
+    data, split = _planted_split()
     # full_softmax_max_items=0 forces the sampled path: 8 uniform + 8 popularity-drawn negatives
     cfg = NeuralConfig(
         dim=32, max_len=12, dropout=0.1, batch_size=32, epochs=12, lr=1e-2, patience=12, eval_every=4
@@ -261,10 +262,7 @@ def test_exclude_seen_drops_earlier_items_from_the_full_softmax():
 
 
 def test_weight_average_follows_each_step_and_is_what_fit_keeps():
-    from tests.mlcore.conftest import planted_events
-
-    data = sequences_build(events_clean(planted_events())[0])
-    split = split_leave_last_out(data)
+    data, split = _planted_split()
     cfg = NeuralConfig(
         dim=16, max_len=12, dropout=0.1, batch_size=32, epochs=3, lr=1e-2, eval_every=3, ema_epochs=2.0
     )

@@ -60,10 +60,12 @@ def test_a_token_signed_before_a_key_rotation_still_reads(tenant, settings) -> N
 
 
 def test_a_token_with_a_valid_mac_but_no_json_is_refused(tenant, settings) -> None:
-    from platform_core.serving.services import _b64, _token_mac
+    from django.utils.http import urlsafe_base64_encode
 
-    body = _b64(b"not json")
-    token = f"{body}.{_b64(_token_mac(settings.SECRET_KEY, body.encode()))}"
+    from platform_core.serving.services import _token_mac
+
+    body = urlsafe_base64_encode(b"not json")
+    token = f"{body}.{urlsafe_base64_encode(_token_mac(settings.SECRET_KEY, body.encode()))}"
     with pytest.raises(ValidationFailed):
         recommendation_token_read(tenant=tenant, token=token)
     assert base64.urlsafe_b64decode(body + "==") == b"not json"
