@@ -508,6 +508,7 @@ def main() -> None:
         # As scripts/run.sh: a fixed glibc mmap threshold, so freed large buffers (a catalog
         # snapshot's build) go back to the system instead of staying in the heap (≈ 10 MB a worker).
         MALLOC_MMAP_THRESHOLD_="131072",
+        MALLOC_ARENA_MAX="2",  # as scripts/run.sh: the listener and loader threads get no heaps of their own
     )
     server = start_gunicorn(port=args.port, workers=args.workers, threads=args.threads, env=env)
     result: dict = {

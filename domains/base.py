@@ -305,6 +305,10 @@ class DomainPlugin:
     config: ClassVar[tuple[ConfigParam, ...]] = ()
     # Keys of profile_features() that reveal sensitive attributes (sealed at rest like them).
     sensitive_profile_features: ClassVar[tuple[str, ...]] = ()
+    # Whether rerank's result depends on the clock (``RerankContext.now``), e.g. a freshness decay.
+    # Serving reuses a computed list until one of its inputs changes; a clock-dependent one for
+    # at most SERVING_LIST_CACHE_CLOCK_SECONDS. True is the safe default for a new plugin.
+    rerank_reads_clock: ClassVar[bool] = True
 
     # ------------------------------------------------------------ derived data
     @classmethod

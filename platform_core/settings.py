@@ -192,6 +192,10 @@ SERVING_USER_VECTOR_CACHE = env.int("SERVING_USER_VECTOR_CACHE", default=10_000)
 # (serving/user_state.py; off on SQLite). MB per process; entries expire after MAX_AGE seconds.
 SERVING_USER_STATE_CACHE_MB = env.int("SERVING_USER_STATE_CACHE_MB", default=16)
 SERVING_USER_STATE_MAX_AGE = env.int("SERVING_USER_STATE_MAX_AGE", default=600)
+# Each user's last computed list (no explanations) kept beside that state and served again while
+# nothing it came from changed; a domain whose rules read the clock, for at most CLOCK_SECONDS.
+SERVING_LIST_CACHE = env.bool("SERVING_LIST_CACHE", default=True)
+SERVING_LIST_CACHE_CLOCK_SECONDS = env.int("SERVING_LIST_CACHE_CLOCK_SECONDS", default=30)
 SERVING_STATS_FLUSH_SECONDS = env.int("SERVING_STATS_FLUSH_SECONDS", default=10)
 SERVING_RECOMMENDATION_MAX_AGE = env.int("SERVING_RECOMMENDATION_MAX_AGE", default=7 * 24 * 3600)
 # Hot-path queries as PostgreSQL prepared statements (off behind a transaction-pooling PgBouncer).

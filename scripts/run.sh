@@ -46,11 +46,12 @@ echo "web: http://$HOST:$PORT/   console: http://$HOST:$PORT/admin/   docs: http
 # gthread workers keep client connections alive; one request thread per worker, because threads
 # of one process queue on the GIL (at 300 req/s p99 fell from 53-67 ms with 4 threads to 12 ms;
 # docs/benchmarks.md "serving"); one BLAS thread each; a fixed glibc mmap threshold returns freed
-# large buffers (docs/serving.md). --reuse-port gives each worker its own listening socket, so the
+# large buffers and at most two malloc arenas keep a worker's heap compact (docs/serving.md,
+# "Memory"). --reuse-port gives each worker its own listening socket, so the
 # kernel spreads connections over the workers (with one shared socket, long-lived keep-alive
 # connections could all land on one worker); it also lets a second server bind the same port
 # silently, hence the check at the top.
-MALLOC_MMAP_THRESHOLD_=131072 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/gunicorn platform_core.wsgi:application \
+MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/gunicorn platform_core.wsgi:application \
   --bind "$HOST:$PORT" --workers "${WEB_WORKERS:-2}" -k gthread --threads "${WEB_THREADS:-1}" --keep-alive 75 \
   --reuse-port --access-logfile - &
 pids+=($!)

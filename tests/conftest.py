@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from platform_core.api.auth import principal_cache_clear
+from platform_core.api.throttles import throttle_counts_clear
 from platform_core.tenancy.models import Tenant
 from tests.factories import ALL_SCOPES, TenantFactory, api_key_raw
 
@@ -27,6 +28,7 @@ def _fresh_hot_caches(settings) -> Iterator[None]:  # noqa: ANN001
     settings.SERVING_USER_STATE_CACHE_MB = 0
     principal_cache_clear()
     cache.clear()
+    throttle_counts_clear()
     profile_refresh_memo_clear()
     yield
     principal_cache_clear()

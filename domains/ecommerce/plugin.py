@@ -37,6 +37,7 @@ def _csv_set(value: str) -> set[str]:
 
 class EcommercePlugin(DomainPlugin):
     id = "ecommerce"
+    rerank_reads_clock = False  # its rules read the history and attributes, never the clock
     label = "E-commerce"
     description = "Online shop: products, a view → cart → purchase funnel, returns."
 

@@ -58,6 +58,7 @@ def mastery_by_skill(
 
 class EducationPlugin(DomainPlugin):
     id = "education"
+    rerank_reads_clock = False  # its rules read the history and attributes, never the clock
     label = "Education"
     description = "Learning platform: courses, lessons, exercises; mastery-based sequencing."
 

@@ -38,6 +38,7 @@ INCOME_BANDS = ("low", "lower_middle", "middle", "upper_middle", "high")
 
 class FinanceRiskPlugin(DomainPlugin):
     id = "finance_risk"
+    rerank_reads_clock = False  # its rules read the history and attributes, never the clock
     label = "Finance & risk"
     description = "Bank: product suitability, transaction behaviour and a rule-based risk score."
 

@@ -44,6 +44,7 @@ def patient_conditions(user: UserRecord | None, history: Sequence[EventRecord]) 
 
 class HealthcarePlugin(DomainPlugin):
     id = "healthcare"
+    rerank_reads_clock = False  # its rules read the history and attributes, never the clock
     label = "Healthcare"
     description = "Care recommendations: never a contraindicated item, always a clinician in the loop."
 

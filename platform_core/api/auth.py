@@ -65,7 +65,8 @@ def principal_cache_clear() -> None:
     _cache.clear()
 
 
-def _touch_last_used(principal: ApiPrincipal) -> None:
+def touch_last_used(principal: ApiPrincipal) -> None:
+    """Note the key's use (at most once a minute per key and process)."""
     now = time.monotonic()
     if now - _last_used.get(principal.key_id, 0.0) < _LAST_USED_EVERY:
         return
@@ -84,7 +85,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         principal = principal_for_key(raw_key.strip())
         if principal is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-        _touch_last_used(principal)
+        touch_last_used(principal)
         return principal, principal
 
     def authenticate_header(self, request: Request) -> str:

@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import threading
+
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
+from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from platform_core.api.auth import ApiPrincipal
+
+#: Counts of this process when the cache is a LocMemCache: throttle key → (window, its count,
+#: the previous window's count).
+_counts: dict[str, tuple[int, int, int]] = {}
+_counts_lock = threading.Lock()
+_COUNTS_MAX = 100_000
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -17,6 +28,11 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     previous window by the part of it still inside the sliding one
     (``previous × (1 − elapsed) + current``): two cache operations per
     request whatever the rate, on whichever cache backend is configured.
+
+    A ``LocMemCache`` holds this process's counts only anyway; with it the
+    counts live in a dict of this module instead (the cache's pickling and
+    key checks cost ≈ 20 µs a request, the dict ≈ 2 µs): the same counts and
+    answers.
     """
 
     scope = "api_key"
@@ -36,6 +52,9 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         position = self.timer() / self.duration
         window = int(position)
         elapsed = position - window  # share of the current window gone
+        backend = caches[DEFAULT_CACHE_ALIAS] if self.cache is default_cache else self.cache
+        if isinstance(backend, LocMemCache):
+            return self._allow_in_process(window, elapsed)
         current, previous = f"{self.key}:{window}", f"{self.key}:{window - 1}"
         counts = self.cache.get_many([current, previous])
         cur, prev = int(counts.get(current, 0)), int(counts.get(previous, 0))
@@ -49,6 +68,19 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
                 self.cache.incr(current)
         return True
 
+    def _allow_in_process(self, window: int, elapsed: float) -> bool:
+        with _counts_lock:
+            seen, cur, prev = _counts.get(self.key, (window, 0, 0))  # type: ignore[arg-type]
+            if seen != window:  # a new window: the last one seen is the previous one, or long gone
+                cur, prev = 0, (cur if seen == window - 1 else 0)
+            if prev * (1.0 - elapsed) + cur >= self.num_requests:
+                self._retry_after = self._wait_for(cur=cur, prev=prev, elapsed=elapsed)
+                return False
+            if len(_counts) >= _COUNTS_MAX:
+                _counts.clear()
+            _counts[self.key] = (window, cur + 1, prev)  # type: ignore[index]
+            return True
+
     def _wait_for(self, *, cur: int, prev: int, elapsed: float) -> float:
         """Seconds until the estimate falls below the limit again, if no request comes meanwhile."""
         limit = self.num_requests
@@ -60,3 +92,9 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
     def wait(self) -> float | None:
         return max(getattr(self, "_retry_after", 0.0), 1.0)
+
+
+def throttle_counts_clear() -> None:
+    """Forget this process's counts (tests; as ``cache.clear()`` does for the shared ones)."""
+    with _counts_lock:
+        _counts.clear()

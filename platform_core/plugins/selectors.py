@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.cache import cache
 
@@ -37,15 +38,33 @@ def config_values_tolerant(*, plugin: DomainPlugin, raw: Mapping[str, Any] | Non
     return cleaned
 
 
+#: (tenant, domain) → (the stored JSON it was cleaned from, canonical; the cleaned values).
+_cleaned: dict[tuple[int, str], tuple[bytes, ConfigValues]] = {}
+
+
 def tenant_config_get(*, tenant: Tenant) -> ConfigValues:
-    """The tenant's validated config, defaults filled in (cached for HOT_CACHE_SECONDS)."""
+    """The tenant's validated config, defaults filled in (cached for HOT_CACHE_SECONDS).
+
+    While the stored values stay the same this process returns the same
+    (read-only) object: cleaning costs more than the lookup, and serving
+    recognises an unchanged config by identity (``platform_core.serving.user_state``).
+    """
     key = config_cache_key(tenant)
     stored = cache.get(key)
     if stored is None:
         row = TenantConfig.objects.for_tenant(tenant).only("values").first()
         stored = row.values if row is not None else {}
         cache.set(key, stored, settings.HOT_CACHE_SECONDS)
-    return config_values_tolerant(plugin=tenant_plugin_get(tenant=tenant), raw=stored)
+    try:
+        canonical = orjson.dumps(stored, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # e.g. an integer past 64 bits: clean it every time
+        return config_values_tolerant(plugin=tenant_plugin_get(tenant=tenant), raw=stored)
+    memo = _cleaned.get((tenant.pk, tenant.domain))
+    if memo is not None and memo[0] == canonical:
+        return memo[1]
+    values = config_values_tolerant(plugin=tenant_plugin_get(tenant=tenant), raw=stored)
+    _cleaned[(tenant.pk, tenant.domain)] = (canonical, values)
+    return values
 
 
 def tenant_config_changes(*, tenant: Tenant, limit: int = 50) -> list[TenantConfigChange]:

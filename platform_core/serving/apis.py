@@ -11,11 +11,13 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from platform_core.api.auth import ApiPrincipal
+from platform_core.api.lean import LeanGetMixin
 from platform_core.api.renderers import JsonOnlyNegotiation, OrjsonRenderer
 from platform_core.common.api import TenantAPIView
 from platform_core.common.errors import ValidationFailed
@@ -23,6 +25,7 @@ from platform_core.serving import selectors, services
 from platform_core.serving.errors import ServingError
 from platform_core.serving.models import FeedbackAction
 from platform_core.serving.selectors import RecommendationList
+from platform_core.tenancy.models import Tenant
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
@@ -32,8 +35,13 @@ _FLOAT_PARAMS = ("lat", "lon", "congestion")
 _INT_PARAMS = ("hour", "weekday")
 
 
-def _bool_param(request: Request, name: str, default: bool) -> bool:
-    raw = request.query_params.get(name)
+def _param(query: QueryDict, name: str) -> str | None:
+    # QueryDict.get raises and catches a KeyError for an absent name; most are absent.
+    return query.get(name) if name in query else None
+
+
+def _bool_param(query: QueryDict, name: str, default: bool) -> bool:
+    raw = _param(query, name)
     if raw is None or raw == "":
         return default
     if raw.lower() in _TRUE:
@@ -47,8 +55,8 @@ def _bool_param(request: Request, name: str, default: bool) -> bool:
     )
 
 
-def _json_object_param(request: Request, name: str) -> dict[str, Any] | None:
-    raw = request.query_params.get(name)
+def _json_object_param(query: QueryDict, name: str) -> dict[str, Any] | None:
+    raw = _param(query, name)
     if raw is None or raw == "":
         return None
     try:
@@ -64,11 +72,11 @@ def _json_object_param(request: Request, name: str) -> dict[str, Any] | None:
     return value
 
 
-def _request_context(request: Request) -> dict[str, Any]:
+def _request_context(query: QueryDict) -> dict[str, Any]:
     """``context`` (a JSON object) plus the plain shortcuts in CONTEXT_PARAMS, numbers parsed."""
-    context = _json_object_param(request, "context") or {}
+    context = _json_object_param(query, "context") or {}
     for name in CONTEXT_PARAMS:
-        raw = request.query_params.get(name)
+        raw = _param(query, name)
         if raw is None:
             continue
         try:
@@ -106,50 +114,48 @@ def _list_body(result: RecommendationList, explain: bool) -> dict[str, Any]:
     }
 
 
-class RecommendationsApi(TenantAPIView):
+class RecommendationsApi(LeanGetMixin, TenantAPIView):
     """GET /users/{id}/recommendations?k=&filter=&filter_params=&explain=&explore=&context=."""
 
     required_scope = "read"
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = JsonOnlyNegotiation
 
-    def get(self, request: Request, external_id: str) -> Response:
-        q = request.query_params
-        explain = _bool_param(request, "explain", False)
+    def answer(self, query: QueryDict, tenant: Tenant, external_id: str) -> dict[str, Any]:
+        explain = _bool_param(query, "explain", False)
         result = selectors.recommendation_list(
-            tenant=self.tenant,
+            tenant=tenant,
             external_id=external_id,
-            k=q.get("k", 10),
-            filter_expression=q.get("filter"),
-            filter_params=_json_object_param(request, "filter_params"),
+            k=query.get("k", 10),
+            filter_expression=_param(query, "filter"),
+            filter_params=_json_object_param(query, "filter_params"),
             explain=explain,
-            explore=q.get("explore"),
-            context=_request_context(request),
+            explore=_param(query, "explore"),
+            context=_request_context(query),
         )
-        return Response(_list_body(result, explain))
+        return _list_body(result, explain)
 
 
-class SimilarItemsApi(TenantAPIView):
+class SimilarItemsApi(LeanGetMixin, TenantAPIView):
     """GET /items/{id}/similar?k=&filter=&filter_params=&user=."""
 
     required_scope = "read"
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = JsonOnlyNegotiation
 
-    def get(self, request: Request, external_id: str) -> Response:
-        q = request.query_params
-        explain = _bool_param(request, "explain", True)
+    def answer(self, query: QueryDict, tenant: Tenant, external_id: str) -> dict[str, Any]:
+        explain = _bool_param(query, "explain", True)
         result = selectors.item_similar_list(
-            tenant=self.tenant,
+            tenant=tenant,
             external_id=external_id,
-            k=q.get("k", 10),
-            filter_expression=q.get("filter"),
-            filter_params=_json_object_param(request, "filter_params"),
-            user_external_id=q.get("user") or None,
+            k=query.get("k", 10),
+            filter_expression=query.get("filter"),
+            filter_params=_json_object_param(query, "filter_params"),
+            user_external_id=query.get("user") or None,
         )
         body = _list_body(result, explain)
         body["item_id"] = external_id
-        return Response(body)
+        return body
 
 
 class PopularApi(TenantAPIView):
@@ -165,7 +171,7 @@ class PopularApi(TenantAPIView):
             k=q.get("k", 10),
             window=window,
             filter_expression=q.get("filter"),
-            filter_params=_json_object_param(request, "filter_params"),
+            filter_params=_json_object_param(q, "filter_params"),
         )
         return Response({"window": window, "items": [asdict(i) for i in items]})
 
@@ -179,7 +185,7 @@ class ProfileApi(TenantAPIView):
         body = selectors.user_persona_get(
             tenant=self.tenant,
             external_id=external_id,
-            with_embedding=_bool_param(request, "embedding", False),
+            with_embedding=_bool_param(request.query_params, "embedding", False),
         )
         if body["computed_at"] is not None:
             body["computed_at"] = body["computed_at"].isoformat()

@@ -459,6 +459,8 @@ def new_items_get(
         vector = attribute_vector(tenant=tenant, plugin=plugin, model=model, attributes=plain)
         if vector is not None:
             out.append((ext, plain, vector))
+    if hit is not None and [(e, a) for e, a, _ in hit[1]] == [(e, a) for e, a, _ in out]:
+        out = hit[1]  # unchanged: the same list, which served lists recognise by identity
     _new_items.put(key, (now + settings.SERVING_POPULAR_CACHE_SECONDS, out))
     return out
 

@@ -30,6 +30,7 @@ Python objects at once; small ones (tests, demos) synchronously.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -92,6 +93,10 @@ class _State:
     checked_until: float = 0.0
     building: bool = False
     stale: bool = True  # lookups go to the database until a snapshot is in place
+    generation: int = 0  # a new one for every change of what lookups answer
+
+
+_generations = itertools.count(1)
 
 
 _states: dict[int, _State] = {}
@@ -176,6 +181,7 @@ def _install(tenant_id: int) -> None:
             newest=marks.newest,
             checked_until=time.monotonic() + settings.HOT_CACHE_SECONDS,
             stale=False,
+            generation=next(_generations),
         )
     logger.info("serving: catalog snapshot of tenant %s: %s active items", tenant_id, len(snap.ids))
 
@@ -231,11 +237,16 @@ def _check(tenant_id: int, now: float) -> _State:
             )
             changed = cursor.fetchall()
     new_ids = [r[0] for r in changed if r[0] > state.max_id]
+    # Rows the snapshot and the new rows don't account for: deletions (or a late commit).
+    unexplained = (marks.count, marks.id_sum) != (state.count + len(new_ids), state.id_sum + sum(new_ids))
+    if not changed and not unexplained:
+        # Nothing changed: the same state (and generation), so lists computed from it stay valid.
+        if state.stale or len(state.overlay) > OVERLAY_MAX:
+            _rebuild(tenant_id, rows=marks.count)
+        return _states[tenant_id]
     overlay = dict(state.overlay)
     for _, ext, attrs, active in changed:
         overlay[ext] = json_text(attrs) if active else None
-    # Rows the snapshot and the new rows don't account for: deletions (or a late commit).
-    unexplained = (marks.count, marks.id_sum) != (state.count + len(new_ids), state.id_sum + sum(new_ids))
     with _lock:
         if _states.get(tenant_id) is not state:
             return _states[tenant_id]  # a rebuild finished meanwhile: it is newer
@@ -249,6 +260,7 @@ def _check(tenant_id: int, now: float) -> _State:
             checked_until=state.checked_until,
             building=state.building,
             stale=state.stale or unexplained,
+            generation=next(_generations),
         )
     # Stale (also after a failed build) or overgrown: rebuild; _rebuild skips one in flight.
     if fresh.stale or len(overlay) > OVERLAY_MAX:
@@ -272,6 +284,15 @@ def item_texts_get(*, tenant_id: int, item_ids: list[str]) -> dict[str, str | by
     if rest:
         out.update(zip(rest, state.snapshot.texts(rest), strict=True))
     return out
+
+
+def catalog_generation(*, tenant_id: int) -> int | None:
+    """A number that changes whenever this process's answers about the tenant's items change.
+
+    None while there is no usable snapshot (lookups go to the database then).
+    """
+    state = _check(tenant_id, time.monotonic())
+    return None if state.stale or state.snapshot is None else state.generation
 
 
 def catalog_snapshots_clear() -> None:

@@ -26,10 +26,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from domains.base import Adjustment, Candidate, DomainPlugin, RerankContext, UserRecord
+from domains.base import Adjustment, Candidate, ConfigValues, DomainPlugin, RerankContext, UserRecord
 from platform_core.catalog.models import EndUser
 from platform_core.catalog.selectors import enduser_get_for_tenant, item_get_for_tenant
 from platform_core.common.errors import NotFound, ValidationFailed
@@ -48,11 +49,20 @@ from platform_core.serving.candidates import (
     user_history_get,
     user_record,
 )
+from platform_core.serving.catalog_snapshot import catalog_generation
 from platform_core.serving.errors import ServingError
 from platform_core.serving.filters import ItemFilter, filter_parse
 from platform_core.serving.model_cache import ServingModel, serving_model_get
 from platform_core.serving.services import recommendation_served, recommendation_token_issue
-from platform_core.serving.user_state import user_state_begin, user_state_get, user_state_store
+from platform_core.serving.user_state import (
+    ListInputs,
+    ServedList,
+    served_list_get,
+    served_list_store,
+    user_state_begin,
+    user_state_get,
+    user_state_store,
+)
 from platform_core.serving.user_vectors import user_vector_get
 from platform_core.tenancy.models import Tenant
 
@@ -62,7 +72,7 @@ MAX_POOL_ROUNDS = 4
 
 
 # --------------------------------------------------------------------------- results
-@dataclass
+@dataclass(slots=True)
 class RecommendedItem:
     item_id: str
     score: float
@@ -227,11 +237,17 @@ def _user_vector(
 
 
 def _user_inputs(
-    *, tenant: Tenant, plugin: DomainPlugin, external_id: str, model: ServingModel | None, explain: bool
+    *,
+    tenant: Tenant,
+    plugin: DomainPlugin,
+    external_id: str,
+    model: ServingModel | None,
+    explain: bool,
+    began: int | None,
 ) -> tuple[EndUser, History, _Sequence, np.ndarray | None]:
     """The user, their history, the encoder's input and the user vector: from this process's
     user-state cache when it holds them (not for explanations: they cite event ids), else from
-    the database (then kept there)."""
+    the database (then kept there, unless the user changed since ``began``)."""
     if model is None:
         user, history = user_history_get(tenant=tenant, plugin=plugin, external_id=external_id)
         return user, history, _Sequence(positions=[], rows=[]), None
@@ -241,7 +257,8 @@ def _user_inputs(
         )
         if state is not None:
             return state.user, state.history, _Sequence(state.positions, state.rows), state.vector
-    began = user_state_begin()
+    if began is None:
+        began = user_state_begin()
     user, history = user_history_get(tenant=tenant, plugin=plugin, external_id=external_id)
     sequence = _user_sequence(history=history, model=model, plugin=plugin)
     # With the user-state cache live the vector is kept there; the vector cache would hold it twice.
@@ -355,8 +372,24 @@ def recommendation_list(
     item_filter = item_filter_get(plugin=plugin, expression=filter_expression, params=filter_params)
     share = exploration_clean(value=explore, config=config)
     model = serving_model_get(tenant=tenant)
+    # Read before anything of the user: a list computed from data a change overtook is not kept.
+    began = user_state_begin() if model is not None and not explain else None
+    extra = new_items_get(tenant=tenant, plugin=plugin, model=model) if model is not None else []
+    reuse = None
+    if began is not None and model is not None:
+        reuse = _list_reuse_key(
+            tenant=tenant, plugin=plugin, config=config, model=model, extra=extra, k=k,
+            filter_expression=filter_expression, filter_params=filter_params, share=share, context=context,
+        )  # fmt: skip
+        served = served_list_get(
+            tenant=tenant, external_id=external_id, params=reuse[0], inputs=reuse[1],
+            max_age=settings.SERVING_LIST_CACHE_CLOCK_SECONDS if plugin.rerank_reads_clock
+            else settings.SERVING_USER_STATE_MAX_AGE,
+        ) if reuse is not None else None  # fmt: skip
+        if served is not None:
+            return _served_again(tenant=tenant, external_id=external_id, model=model, served=served)
     user, history, sequence, query = _user_inputs(
-        tenant=tenant, plugin=plugin, external_id=external_id, model=model, explain=explain
+        tenant=tenant, plugin=plugin, external_id=external_id, model=model, explain=explain, began=began
     )
     now = timezone.now()
     rerank_context = RerankContext(
@@ -372,7 +405,6 @@ def recommendation_list(
 
     if query is not None and model is not None:
         strategy = "model"
-        extra = new_items_get(tenant=tenant, plugin=plugin, model=model)
         size = max(k * settings.SERVING_CANDIDATE_FACTOR, k + 10)
         for _ in range(MAX_POOL_ROUNDS):
             pool = _model_pool(
@@ -415,6 +447,11 @@ def recommendation_list(
         tenant=tenant, version_id=version_id, user_id=user.external_id, item_ids=[i.item_id for i in items]
     )
     recommendation_served(tenant_id=tenant.pk, version_id=version_id, n_items=len(items))
+    if reuse is not None and strategy == "model" and model is not None:
+        served_list_store(
+            began=began, tenant=tenant, external_id=external_id,
+            served=_served_list(params=reuse[0], inputs=reuse[1], model=model, items=items, generated_at=now),
+        )  # fmt: skip
     return RecommendationList(
         recommendation_id=token,
         user_id=user.external_id,
@@ -422,6 +459,96 @@ def recommendation_list(
         strategy=strategy,
         items=items,
         generated_at=now,
+    )
+
+
+# --------------------------------------------------------------------------- reuse of a computed list
+_last_inputs: dict[int, ListInputs] = {}
+_params_seen: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_PARAMS_SEEN_MAX = 1024
+
+
+def _canonical(value: Mapping[str, Any] | None) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS) if value else b""
+
+
+def _list_reuse_key(
+    *,
+    tenant: Tenant,
+    plugin: DomainPlugin,
+    config: ConfigValues,
+    model: ServingModel,
+    extra: list[Any],
+    k: int,
+    filter_expression: str | None,
+    filter_params: Mapping[str, Any] | None,
+    share: float,
+    context: Mapping[str, Any] | None,
+) -> tuple[tuple[Any, ...], ListInputs] | None:
+    """(the request's parameters, the list's other inputs), or None when a list can't be reused."""
+    catalog = catalog_generation(tenant_id=tenant.pk)
+    if catalog is None:
+        return None  # attributes come from the database meanwhile: no generation to compare
+    try:
+        params = (k, filter_expression or "", _canonical(filter_params), share, _canonical(context))
+    except TypeError:  # a parameter orjson can't write (e.g. an integer past 64 bits)
+        return None
+    inputs = ListInputs(
+        domain=plugin.id, version_id=model.version_id, catalog=catalog, config=config, new_items=extra
+    )
+    # Shared by every list computed from the same inputs and parameters: one object each, not one
+    # per kept list (most requests of a tenant ask the same way).
+    last = _last_inputs.get(tenant.pk)
+    if last is not None and last.same(inputs):
+        inputs = last
+    else:
+        _last_inputs[tenant.pk] = inputs
+    if len(_params_seen) >= _PARAMS_SEEN_MAX:
+        _params_seen.clear()
+    return _params_seen.setdefault(params, params), inputs
+
+
+def _served_list(
+    *,
+    params: tuple[Any, ...],
+    inputs: ListInputs,
+    model: ServingModel,
+    items: list[RecommendedItem],
+    generated_at: datetime,
+) -> ServedList:
+    index = model.artifact.item_index
+    return ServedList.pack(
+        params=params,
+        inputs=inputs,
+        generated_at=generated_at,
+        item_ids=[i.item_id for i in items],
+        scores=[i.score for i in items],
+        rows=[index.get(i.item_id) for i in items],
+        sources=[i.source for i in items],
+        flags=[i.flags for i in items],
+    )
+
+
+def _served_again(
+    *, tenant: Tenant, external_id: str, model: ServingModel, served: ServedList
+) -> RecommendationList:
+    """A kept list, with a new ``recommendation_id`` (feedback is per serving) and its first ``generated_at``."""
+    ids, scores, sources, flags = served.unpack(model.artifact.item_ids)
+    items = [
+        RecommendedItem(item_id=i, score=score, rank=rank, source=source, flags=dict(f))
+        for rank, (i, score, source, f) in enumerate(zip(ids, scores, sources, flags, strict=True), 1)
+    ]
+    token = recommendation_token_issue(
+        tenant=tenant, version_id=model.version_id, user_id=external_id, item_ids=ids
+    )
+    recommendation_served(tenant_id=tenant.pk, version_id=model.version_id, n_items=len(items))
+    return RecommendationList(
+        recommendation_id=token,
+        user_id=external_id,
+        model_version=model.version_id,
+        strategy="model",
+        items=items,
+        generated_at=served.generated_at,
     )
 
 

@@ -38,6 +38,7 @@ them, compactly, for the users it serves:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import select
@@ -91,6 +92,7 @@ class _Entry:
     version_id: int
     created: float
     blob: bytes
+    served: ServedList | None = None  # the user's last computed list, dropped with the entry
 
     @classmethod
     def pack(
@@ -128,7 +130,7 @@ class _Entry:
 
     @property
     def size(self) -> int:
-        return len(self.blob) + _ENTRY_OVERHEAD
+        return len(self.blob) + _ENTRY_OVERHEAD + (self.served.size if self.served is not None else 0)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,94 @@ class UserState:
     positions: list[int]
     rows: list[int]
     vector: np.ndarray | None
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ListInputs:
+    """What a served list was computed from, besides the user's state and the request's parameters.
+
+    Compared field by field: the catalog by generation, the config and the
+    new items by identity (their caches hand out the same object while
+    nothing changed; a list holding them keeps them alive, so an identity is
+    never reused), the model by version.
+    """
+
+    domain: str
+    version_id: int
+    catalog: int
+    config: object
+    new_items: object
+
+    def same(self, other: ListInputs) -> bool:
+        return self is other or (
+            self.catalog == other.catalog
+            and self.version_id == other.version_id
+            and self.config is other.config
+            and self.new_items is other.new_items
+            and self.domain == other.domain
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServedList:
+    """A user's computed recommendations (no explanations), kept in their entry (≈ 300 bytes).
+
+    ``blob``: the items' scores (float64) then, when every item is a model
+    item, their rows in the model (int32); otherwise ``item_ids``.
+    ``sources`` None: every item came from the model. ``flags`` None: no item
+    has any. ``params`` and ``inputs`` are shared between users (interned by
+    the caller).
+    """
+
+    params: tuple[Any, ...]
+    inputs: ListInputs
+    created: float
+    generated_at: datetime
+    blob: bytes
+    item_ids: tuple[str, ...] | None = None
+    sources: tuple[str, ...] | None = None
+    flags: tuple[dict[str, Any], ...] | None = None
+
+    @classmethod
+    def pack(
+        cls, *, params: tuple[Any, ...], inputs: ListInputs, generated_at: datetime,
+        item_ids: list[str], scores: list[float], rows: list[int | None],
+        sources: list[str], flags: list[dict[str, Any]],
+    ) -> ServedList:  # fmt: skip
+        by_row = None not in rows
+        blob = np.asarray(scores, dtype=np.float64).tobytes()
+        if by_row:
+            blob += np.asarray(rows, dtype=np.int32).tobytes()
+        return cls(
+            params=params,
+            inputs=inputs,
+            created=time.monotonic(),
+            generated_at=generated_at,
+            blob=blob,
+            item_ids=None if by_row else tuple(item_ids),
+            sources=None if all(x == "model" for x in sources) else tuple(sources),
+            flags=tuple(dict(f) for f in flags) if any(flags) else None,
+        )
+
+    def unpack(
+        self, item_ids: Any
+    ) -> tuple[list[str], list[float], tuple[str, ...], tuple[dict[str, Any], ...]]:
+        """(item ids, scores, sources, flags); ``item_ids`` maps model rows to ids (``ItemIds``)."""
+        n = len(self.blob) // 12 if self.item_ids is None else len(self.item_ids)
+        scores = np.frombuffer(self.blob, dtype=np.float64, count=n).tolist()
+        if self.item_ids is None:
+            ids = item_ids.take(np.frombuffer(self.blob, dtype=np.int32, count=n, offset=8 * n))
+        else:
+            ids = list(self.item_ids)
+        return ids, scores, self.sources or ("model",) * n, self.flags or ({},) * n
+
+    @property
+    def size(self) -> int:
+        ids = sum(60 + len(i) for i in self.item_ids) if self.item_ids is not None else 0
+        flags = 250 * len(self.flags) if self.flags is not None else 0
+        sources = 8 * len(self.sources) + 56 if self.sources is not None else 0
+        # The object, its float and datetime, the bytes header, the entry object it replaced.
+        return 320 + len(self.blob) + ids + flags + sources
 
 
 class _Cache:
@@ -154,6 +244,7 @@ class _Cache:
         self.live = False
         self.hits = 0
         self.misses = 0
+        self.list_hits = 0
 
     def _pop(self, key: tuple[int, str]) -> None:
         entry = self.entries.pop(key, None)
@@ -195,6 +286,31 @@ class _Cache:
                 self.entries.move_to_end(key)
             return entry
 
+    def _refused(self, tenant_id: int, user_pk: int, began: int) -> bool:
+        """Whether a fill that began at ``began`` may have read data older than a drop since."""
+        return not self.live or began < self.floor or self.recent.get((tenant_id, user_pk), -1) > began
+
+    def list_get(self, key: tuple[int, str], params: tuple[Any, ...], max_age: float) -> ServedList | None:
+        with self.lock:
+            entry = self.entries.get(key) if self.live else None
+            served = entry.served if entry is not None else None
+            if served is None or served.params != params or time.monotonic() - served.created > max_age:
+                return None
+            self.entries.move_to_end(key)
+            return served
+
+    def list_put(self, key: tuple[int, str], served: ServedList, *, began: int, budget: int) -> bool:
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None or self._refused(key[0], entry.user_pk, began):
+                return False
+            kept = dataclasses.replace(entry, served=served)
+            self.entries[key] = kept
+            self.bytes += kept.size - entry.size
+            while self.bytes > budget and self.entries:
+                self._pop(next(iter(self.entries)))
+            return key in self.entries
+
     def count(self, *, hit: bool) -> None:
         with self.lock:
             if hit:
@@ -208,7 +324,7 @@ class _Cache:
 
     def put(self, key: tuple[int, str], entry: _Entry, *, began: int, budget: int) -> bool:
         with self.lock:
-            if not self.live or began < self.floor or self.recent.get((key[0], entry.user_pk), -1) > began:
+            if self._refused(key[0], entry.user_pk, began):
                 return False
             self._pop(key)
             self.entries[key] = entry
@@ -277,8 +393,15 @@ _listener_pid: int | None = None
 _listener_lock = threading.Lock()
 
 
+_vendor: list[str] = []  # the database's vendor, read once (the proxy lookup costs ≈ 3 µs a call)
+
+
 def _enabled() -> bool:
-    return settings.SERVING_USER_STATE_CACHE_MB > 0 and connection.vendor == "postgresql"
+    if settings.SERVING_USER_STATE_CACHE_MB <= 0:
+        return False
+    if not _vendor:
+        _vendor.append(connection.vendor)
+    return _vendor[0] == "postgresql"
 
 
 def _ensure_listener() -> None:
@@ -343,6 +466,8 @@ def user_state_stats() -> dict[str, Any]:
             "bytes": _cache.bytes,
             "hits": _cache.hits,
             "misses": _cache.misses,
+            "lists": sum(1 for e in _cache.entries.values() if e.served is not None),
+            "list_hits": _cache.list_hits,
         }
 
 
@@ -447,3 +572,29 @@ def user_state_store(
     )  # fmt: skip
     budget = settings.SERVING_USER_STATE_CACHE_MB * 1024 * 1024
     return _cache.put((tenant.pk, user.external_id), entry, began=began, budget=budget)
+
+
+# --------------------------------------------------------------------------- served lists
+def served_list_get(
+    *, tenant: Tenant, external_id: str, params: tuple[Any, ...], inputs: ListInputs, max_age: float
+) -> ServedList | None:
+    """The user's list computed for these parameters from these inputs, if this process kept it."""
+    if not _enabled() or not settings.SERVING_LIST_CACHE:
+        return None
+    _ensure_listener()
+    key = (tenant.pk, external_id)
+    served = _cache.list_get(key, params, min(max_age, settings.SERVING_USER_STATE_MAX_AGE))
+    if served is None or not served.inputs.same(inputs):
+        return None
+    with _cache.lock:  # a hit of this cache (``hits``), of the list part of it (``list_hits``)
+        _cache.list_hits += 1
+        _cache.hits += 1
+    return served
+
+
+def served_list_store(*, began: int | None, tenant: Tenant, external_id: str, served: ServedList) -> bool:
+    """Keep a list beside the user's state (replacing any other), unless the user changed meanwhile."""
+    if began is None or not settings.SERVING_LIST_CACHE:
+        return False
+    budget = settings.SERVING_USER_STATE_CACHE_MB * 1024 * 1024
+    return _cache.list_put((tenant.pk, external_id), served, began=began, budget=budget)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from collections import Counter
 
@@ -143,6 +144,31 @@ def test_rerank_explains_everything_and_never_returns_what_it_filters(plugin: Do
         [Candidate(c.item_id, base[c.item_id], c.attributes) for c in result.candidates], context, config
     )
     assert again.removed == []
+
+
+@pytest.mark.parametrize("clock_free", [p for p in PLUGINS if not p.rerank_reads_clock], ids=lambda p: p.id)
+def test_a_domain_that_declares_its_rules_clock_free_answers_the_same_at_any_time(
+    clock_free: DomainPlugin,
+) -> None:
+    """Serving keeps such a domain's lists until an input changes (docs/serving.md, "Kept lists")."""
+    plugin = clock_free
+    sample = plugin.sample_data(7, 40)
+    items, user, history = _records(plugin, sample)
+    answers = []
+    for later in (dt.timedelta(0), dt.timedelta(hours=7, minutes=13), dt.timedelta(days=400)):
+        context = RerankContext(
+            user=user,
+            history=history,
+            now=history[-1].timestamp + later,
+            request={},
+            item_attributes={i: items[i] for i in {e.item_id for e in history if e.item_id}},
+        )
+        result = plugin.rerank(_candidates(items), context, plugin.default_config())
+        answers.append(
+            [(c.item_id, c.score, c.adjustments) for c in result.candidates]
+            + [c.item_id for c in result.removed]
+        )
+    assert answers[0] == answers[1] == answers[2]
 
 
 def test_profile_features_are_json(plugin: DomainPlugin, sample) -> None:  # type: ignore[no-untyped-def]

@@ -25,3 +25,29 @@ def test_importing_the_jobs_app_and_tasks_leaves_tensorflow_out():
         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "platform_core.settings"},
     )
     assert out.stdout.split()[-2:] == ["False", "False"], out.stderr[-2000:]
+
+
+WEB = """
+import sys
+from platform_core.wsgi import application
+from django.test import Client
+from django.urls import get_resolver
+import platform_core.urls, django.contrib.admin
+assert Client().get("/healthz").status_code == 200
+assert Client().get("/api/docs/").status_code == 200
+schema = Client().get("/api/schema/")
+assert schema.status_code == 200 and b"/recommendations" in schema.content, schema.status_code
+assert len(get_resolver().reverse_dict) > 10
+print("tensorflow" in sys.modules, sys.modules.get("requests") is None, "urllib3" in sys.modules)
+"""
+
+
+def test_the_web_server_loads_without_tensorflow_or_an_http_client():
+    out = subprocess.run(
+        [sys.executable, "-c", WEB],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "platform_core.settings"},
+    )
+    assert out.stdout.split()[-3:] == ["False", "True", "False"], out.stderr[-2000:]

@@ -17,11 +17,16 @@ class _Clock:
         return self.now
 
 
+_BACKEND: list[object] = [None]  # the cache the throttles of a test use (None: the default LocMemCache)
+
+
 def _throttle(clock: _Clock, rate: str = "10/min") -> ApiKeyRateThrottle:
     throttle = ApiKeyRateThrottle.__new__(ApiKeyRateThrottle)
     throttle.rate = rate
     throttle.num_requests, throttle.duration = throttle.parse_rate(rate)
     throttle.timer = clock
+    if _BACKEND[0] is not None:
+        throttle.cache = _BACKEND[0]
     return throttle
 
 
@@ -31,13 +36,21 @@ def _request(key_id: int):
     return request
 
 
-@pytest.fixture(autouse=True)
-def _clean_cache():
+@pytest.fixture(autouse=True, params=["in process", "shared cache"])
+def _backend(request: pytest.FixtureRequest, tmp_path):  # noqa: ANN001
+    """Every test twice: counts in this process (LocMemCache) and in a shared cache (files)."""
     from django.core.cache import cache
+    from django.core.cache.backends.filebased import FileBasedCache
+
+    from platform_core.api.throttles import throttle_counts_clear
 
     cache.clear()
+    throttle_counts_clear()
+    _BACKEND[0] = FileBasedCache(str(tmp_path / "cache"), {}) if request.param == "shared cache" else None
     yield
+    _BACKEND[0] = None
     cache.clear()
+    throttle_counts_clear()
 
 
 def test_the_limit_holds_per_key_and_the_previous_window_fades() -> None:

@@ -316,3 +316,143 @@ def test_tenants_with_the_same_user_ids_never_share_state(
     _purchase(api_client, event_id="iso-1", user="same", item=top)
     assert top not in [i["item_id"] for i in _body(api_client, "same")["items"]]
     assert _body(other_client, "same") == b
+
+
+# --------------------------------------------------------------------------- kept lists
+def _ids(body: dict[str, Any]) -> list[str]:
+    return [i["item_id"] for i in body["items"]]
+
+
+def test_a_kept_list_is_served_again_until_one_of_its_inputs_changes(
+    api_client, shop: Shop, live: bool, settings
+) -> None:
+    from platform_core.plugins.services import tenant_config_update
+
+    settings.HOT_CACHE_SECONDS = 0  # the catalog and the config are looked at on every request
+    user = EndUserFactory(tenant=shop.tenant, external_id="kim")
+    events_make(shop.tenant, user, ["i2", "i4", "i6"], types=["view", "purchase", "view"])
+    first = _body(api_client, "kim", k=20)  # every item the rules leave
+    assert "i4" not in _ids(first)  # bought, and shoes are no repeat category
+
+    def list_hits() -> int:
+        return user_state_stats()["list_hits"]
+
+    hits = list_hits()
+    assert _body(api_client, "kim", k=20) == first
+    assert list_hits() - hits == (1 if live else 0)
+    # Other parameters: computed for them (and then kept instead).
+    assert len(_body(api_client, "kim", k=5)["items"]) == 5
+    assert _body(api_client, "kim", k=20) == first
+    # The tenant's config changed: the rules run again with it.
+    tenant_config_update(tenant=shop.tenant, values={"repeat_categories": "shoes"})
+    hits = list_hits()
+    assert "i4" in _ids(_body(api_client, "kim", k=20))
+    assert list_hits() == hits
+    again = _body(api_client, "kim", k=20)
+    # The catalog changed (the top item sold out): it leaves the list.
+    top = again["items"][0]["item_id"]
+    item = Item.objects.for_tenant(shop.tenant).get(external_id=top)
+    item.attributes = {**item.attributes, "in_stock": False}
+    item.save()
+    assert top not in _ids(_body(api_client, "kim", k=20))
+    # Each answer equals what the database gives without any cache.
+    settings.SERVING_USER_STATE_CACHE_MB = 0
+    assert top not in _ids(_body(api_client, "kim", k=20))
+
+
+def test_a_list_of_a_clock_reading_domain_is_kept_for_a_bounded_time(
+    api_client, shop: Shop, live: bool, settings, monkeypatch
+) -> None:
+    from domains.ecommerce.plugin import EcommercePlugin
+
+    monkeypatch.setattr(EcommercePlugin, "rerank_reads_clock", True)
+    user = EndUserFactory(tenant=shop.tenant, external_id="lou")
+    events_make(shop.tenant, user, ["i2", "i4"])
+    _body(api_client, "lou")
+    hits = user_state_stats()["list_hits"]
+    _body(api_client, "lou")
+    assert user_state_stats()["list_hits"] - hits == (1 if live else 0)
+    settings.SERVING_LIST_CACHE_CLOCK_SECONDS = 0  # older than that: computed again at this time
+    hits = user_state_stats()["list_hits"]
+    _body(api_client, "lou")
+    assert user_state_stats()["list_hits"] == hits
+
+
+def _served(params: tuple[Any, ...] = (8,), n: int = 10) -> Any:
+    import datetime as dt
+
+    inputs = user_state.ListInputs(domain="ecommerce", version_id=1, catalog=1, config=None, new_items=None)
+    return user_state.ServedList.pack(
+        params=params, inputs=inputs, generated_at=dt.datetime.now(dt.UTC), item_ids=[f"i{r}" for r in range(n)],
+        scores=[1.0 / (r + 1) for r in range(n)], rows=list(range(n)), sources=["model"] * n, flags=[{}] * n,
+    )  # fmt: skip
+
+
+def test_a_kept_list_unpacks_to_what_was_packed() -> None:
+    import datetime as dt
+
+    from mlcore.artifacts import ItemIds
+
+    inputs = user_state.ListInputs(domain="d", version_id=1, catalog=1, config=None, new_items=None)
+    model_ids = ItemIds.from_strings(["a", "b", "c"])
+    by_row = user_state.ServedList.pack(
+        params=(3,), inputs=inputs, generated_at=dt.datetime.now(dt.UTC), item_ids=["c", "a"],
+        scores=[0.5, 0.25], rows=[2, 0], sources=["model", "model"], flags=[{}, {}],
+    )  # fmt: skip
+    assert by_row.unpack(model_ids) == (["c", "a"], [0.5, 0.25], ("model", "model"), ({}, {}))
+    assert (by_row.item_ids, by_row.sources, by_row.flags) == (None, None, None)  # only the rows are kept
+    # A new item (no row in the model) and a flag: ids, sources and flags are kept as they are.
+    mixed = user_state.ServedList.pack(
+        params=(3,), inputs=inputs, generated_at=dt.datetime.now(dt.UTC), item_ids=["new", "a"],
+        scores=[0.5, 0.25], rows=[None, 0], sources=["attribute_similarity", "model"],
+        flags=[{}, {"requires_review": True}],
+    )  # fmt: skip
+    assert mixed.unpack(model_ids) == (
+        ["new", "a"], [0.5, 0.25], ("attribute_similarity", "model"), ({}, {"requires_review": True})
+    )  # fmt: skip
+
+
+def test_a_kept_list_lives_and_dies_with_its_users_state() -> None:
+    cache = user_state._Cache()
+    cache.reset(live=True)
+    key = (1, "u")
+    began = cache.begin()
+    assert not cache.list_put(key, _served(), began=began, budget=1 << 20)  # no state: nothing to keep it by
+    cache.put(key, _entry(7), began=began, budget=1 << 20)
+    cache.drop(1, [7])  # the user changed while the list was computed
+    assert not cache.list_put(key, _served(), began=began, budget=1 << 20)
+    began = cache.begin()
+    cache.put(key, _entry(7), began=began, budget=1 << 20)
+    assert cache.list_put(key, _served(), began=began, budget=1 << 20)
+    assert cache.list_get(key, (8,), max_age=60) is not None
+    assert cache.list_get(key, (5,), max_age=60) is None  # other parameters
+    assert cache.list_get(key, (8,), max_age=-1) is None  # too old
+    assert cache.bytes == _entry(7).size + _served().size
+    cache.drop(1, [7])
+    assert cache.list_get(key, (8,), max_age=60) is None
+    assert (cache.bytes, cache.entries) == (0, {})
+    # Lists count against the budget: the least recently used users go, with their lists.
+    for pk in range(6):
+        k = (1, f"u{pk}")
+        cache.put(k, _entry(pk, 200), began=cache.begin(), budget=3_000)
+        cache.list_put(k, _served(), began=cache.begin(), budget=3_000)
+    assert cache.bytes <= 3_000
+    assert 0 < len(cache.entries) < 6
+    assert all(e.served is not None for e in cache.entries.values())
+
+
+def test_list_inputs_match_only_the_same_model_catalog_config_and_new_items() -> None:
+    config, new_items = object(), []
+    base = user_state.ListInputs(domain="d", version_id=1, catalog=5, config=config, new_items=new_items)
+    assert base.same(
+        user_state.ListInputs(domain="d", version_id=1, catalog=5, config=config, new_items=new_items)
+    )
+    for change in (
+        {"version_id": 2},
+        {"catalog": 6},
+        {"config": object()},
+        {"new_items": []},  # equal, but another list: the new items were refreshed and changed
+        {"domain": "e"},
+    ):
+        fields = {"domain": "d", "version_id": 1, "catalog": 5, "config": config, "new_items": new_items}
+        assert not base.same(user_state.ListInputs(**{**fields, **change})), change
