@@ -426,17 +426,21 @@ def stages(n: int = 200) -> dict:
             encoder=model.artifact.encoder, sequence=events, max_len=model.artifact.encoder.max_len
         ),
         # u1000… are read once each (from the database); u0…u49 again and again (cached
-        # user state where that cache is live, i.e. on PostgreSQL).
+        # user state and kept list where that cache is live, i.e. on PostgreSQL). "list
+        # computed": each call asks for another k than the user's kept list (11, 10, 11, …).
         "recommendation_list (selector), user read from the database": lambda i: sel.recommendation_list(
             tenant=tenant, external_id=f"u{1000 + i}", k=10
         ),
-        "recommendation_list (selector), cached user state": lambda i: sel.recommendation_list(
+        "recommendation_list (selector), cached user state, list computed": lambda i: sel.recommendation_list(
+            tenant=tenant, external_id=f"u{i % 50}", k=11 - (i // 50) % 2
+        ),
+        "recommendation_list (selector), kept list": lambda i: sel.recommendation_list(
             tenant=tenant, external_id=f"u{i % 50}", k=10
         ),
         "GET recommendations (Django test client), user read from the database": lambda i: client.get(
             f"/api/v1/users/u{2000 + i}/recommendations?k=10"
         ),
-        "GET recommendations (Django test client), cached user state": lambda i: client.get(
+        "GET recommendations (Django test client), kept list": lambda i: client.get(
             f"/api/v1/users/u{i % 50}/recommendations?k=10"
         ),
         "GET /healthz (Django test client)": lambda i: client.get("/healthz"),
