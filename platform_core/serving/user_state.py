@@ -290,11 +290,17 @@ class _Cache:
         """Whether a fill that began at ``began`` may have read data older than a drop since."""
         return not self.live or began < self.floor or self.recent.get((tenant_id, user_pk), -1) > began
 
-    def list_get(self, key: tuple[int, str], params: tuple[Any, ...], max_age: float) -> ServedList | None:
+    def list_get(
+        self, key: tuple[int, str], params: tuple[Any, ...], *, max_age: float, state_max_age: float
+    ) -> ServedList | None:
+        """The kept list for these parameters, at most ``max_age`` old, of a state at most ``state_max_age``."""
         with self.lock:
             entry = self.entries.get(key) if self.live else None
             served = entry.served if entry is not None else None
-            if served is None or served.params != params or time.monotonic() - served.created > max_age:
+            if served is None or served.params != params:
+                return None
+            now = time.monotonic()
+            if now - served.created > max_age or now - entry.created > state_max_age:  # type: ignore[union-attr]
                 return None
             self.entries.move_to_end(key)
             return served
@@ -583,7 +589,7 @@ def served_list_get(
         return None
     _ensure_listener()
     key = (tenant.pk, external_id)
-    served = _cache.list_get(key, params, min(max_age, settings.SERVING_USER_STATE_MAX_AGE))
+    served = _cache.list_get(key, params, max_age=max_age, state_max_age=settings.SERVING_USER_STATE_MAX_AGE)
     if served is None or not served.inputs.same(inputs):
         return None
     with _cache.lock:  # a hit of this cache (``hits``), of the list part of it (``list_hits``)

@@ -424,12 +424,13 @@ def test_a_kept_list_lives_and_dies_with_its_users_state() -> None:
     began = cache.begin()
     cache.put(key, _entry(7), began=began, budget=1 << 20)
     assert cache.list_put(key, _served(), began=began, budget=1 << 20)
-    assert cache.list_get(key, (8,), max_age=60) is not None
-    assert cache.list_get(key, (5,), max_age=60) is None  # other parameters
-    assert cache.list_get(key, (8,), max_age=-1) is None  # too old
+    assert cache.list_get(key, (8,), max_age=60, state_max_age=60) is not None
+    assert cache.list_get(key, (5,), max_age=60, state_max_age=60) is None  # other parameters
+    assert cache.list_get(key, (8,), max_age=-1, state_max_age=60) is None  # too old
+    assert cache.list_get(key, (8,), max_age=60, state_max_age=-1) is None  # from a state too old
     assert cache.bytes == _entry(7).size + _served().size
     cache.drop(1, [7])
-    assert cache.list_get(key, (8,), max_age=60) is None
+    assert cache.list_get(key, (8,), max_age=60, state_max_age=60) is None
     assert (cache.bytes, cache.entries) == (0, {})
     # Lists count against the budget: the least recently used users go, with their lists.
     for pk in range(6):
