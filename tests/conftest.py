@@ -73,3 +73,21 @@ def api_client(tenant: Tenant, api_client_for: Callable[..., APIClient]) -> APIC
 def other_client(other_tenant: Tenant, api_client_for: Callable[..., APIClient]) -> APIClient:
     """Tenant B's client with every scope."""
     return api_client_for(other_tenant)
+
+
+@pytest.fixture
+def two_requests_a_minute() -> Iterator[None]:
+    """API_THROTTLE_RATE at 2/min for one test (DRF reads the rates into a class attribute)."""
+    from django.conf import settings as django_settings
+    from django.test import override_settings
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {"DEFAULT_THROTTLE_RATES": {"api_key": "2/min"}}
+    with override_settings(REST_FRAMEWORK={**django_settings.REST_FRAMEWORK, **rates}):
+        original = SimpleRateThrottle.THROTTLE_RATES
+        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        try:
+            yield
+        finally:
+            SimpleRateThrottle.THROTTLE_RATES = original

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from django.http import HttpRequest, HttpResponse, QueryDict
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +31,7 @@ from platform_core.api.auth import (
     principal_for_key,
     touch_last_used,
 )
+from platform_core.api.renderers import OrjsonRenderer
 from platform_core.common.errors import api_exception_handler
 from platform_core.tenancy.models import Tenant
 
@@ -48,7 +48,8 @@ class _ThrottleRequest:
 
 
 def _json(data: Any, status: int = 200, headers: Any = None) -> HttpResponse:
-    body = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+    # The DRF path's renderer, so both paths write the same bytes (and fall back alike).
+    body = OrjsonRenderer().render(data)
     return HttpResponse(body, status=status, headers=headers, content_type="application/json")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -73,27 +72,12 @@ def test_scopes_are_enforced(tenant, api_client_for, scopes, method, path, allow
         assert Event.objects.for_tenant(tenant).count() == 0
 
 
-@override_settings(
-    REST_FRAMEWORK={
-        **__import__("django.conf").conf.settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"api_key": "2/min"},
-    }
-)
-def test_throttling_is_per_key(tenant, api_client_for):
-    from rest_framework.settings import api_settings
-    from rest_framework.throttling import SimpleRateThrottle
-
-    original = SimpleRateThrottle.THROTTLE_RATES
-    SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    try:
-        first, second = api_client_for(tenant, scopes=["read"]), api_client_for(tenant, scopes=["read"])
-        assert [first.get("/api/v1/users").status_code for _ in range(3)] == [200, 200, 429]
-        r = first.get("/api/v1/users")
-        assert r.json()["error"]["code"] == "throttled" and "Retry-After" in r.headers
-        assert second.get("/api/v1/users").status_code == 200
-    finally:
-        # Class attribute read at import time; put back what other tests expect.
-        SimpleRateThrottle.THROTTLE_RATES = original
+def test_throttling_is_per_key(tenant, api_client_for, two_requests_a_minute):
+    first, second = api_client_for(tenant, scopes=["read"]), api_client_for(tenant, scopes=["read"])
+    assert [first.get("/api/v1/users").status_code for _ in range(3)] == [200, 200, 429]
+    r = first.get("/api/v1/users")
+    assert r.json()["error"]["code"] == "throttled" and "Retry-After" in r.headers
+    assert second.get("/api/v1/users").status_code == 200
 
 
 def test_healthz_touches_no_database(client):

@@ -8,11 +8,9 @@ through DRF.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.test import override_settings
 from rest_framework.views import APIView
 
 from platform_core.api.lean import LeanGetMixin
@@ -100,25 +98,8 @@ def test_what_the_lean_path_does_not_handle_goes_through_drf(
     assert r.status_code == 404 and len(drf_calls) == 4
 
 
-@pytest.fixture
-def two_a_minute() -> Iterator[None]:
-    from rest_framework.settings import api_settings
-    from rest_framework.throttling import SimpleRateThrottle
-
-    rates = {"DEFAULT_THROTTLE_RATES": {"api_key": "2/min"}}
-    with override_settings(
-        REST_FRAMEWORK={**__import__("django.conf").conf.settings.REST_FRAMEWORK, **rates}
-    ):
-        original = SimpleRateThrottle.THROTTLE_RATES
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-        try:
-            yield
-        finally:
-            SimpleRateThrottle.THROTTLE_RATES = original
-
-
 def test_the_throttle_counts_lean_requests_once_and_refuses_through_drf(
-    api_client_for, shop: Shop, drf_calls: list[str], two_a_minute: None
+    api_client_for, shop: Shop, drf_calls: list[str], two_requests_a_minute: None
 ) -> None:
     EndUserFactory(tenant=shop.tenant, external_id="carol")
     client = api_client_for(shop.tenant, scopes=["read"])
@@ -132,3 +113,19 @@ def test_the_throttle_counts_lean_requests_once_and_refuses_through_drf(
     assert other.get("/api/v1/users/nobody/recommendations").status_code == 404
     assert other.get(path).status_code == 200
     assert other.get(path).status_code == 429
+
+
+def test_the_lean_path_writes_what_drf_would_also_for_values_orjson_cannot() -> None:
+    from decimal import Decimal
+
+    from platform_core.api.lean import _json
+    from platform_core.api.renderers import OrjsonRenderer
+
+    body = {"items": [{"item_id": "a", "flags": {"dose_mg": Decimal("2.5")}}]}
+    response = _json(body)
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert (
+        response.content
+        == OrjsonRenderer().render(body)
+        == b'{"items":[{"item_id":"a","flags":{"dose_mg":2.5}}]}'
+    )
