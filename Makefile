@@ -10,9 +10,10 @@ PYTEST_ARGS ?=
 $(VENV)/bin/python:
 	$(PYTHON_BIN) -m venv $(VENV) || python3 -m venv $(VENV)
 
-$(STAMP): $(VENV)/bin/python requirements/base.txt requirements/dev.txt
+$(STAMP): $(VENV)/bin/python requirements/base.txt requirements/dev.txt clients/python/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip wheel
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet -e ./clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
