@@ -70,14 +70,7 @@ def _attributes_clean(
         _add(errors, path, "must be an object")
         return None
     found: Errors = {}
-    json_value_check(
-        attributes,
-        path=path,
-        max_string_bytes=settings.ATTRIBUTE_MAX_VALUE_BYTES,
-        max_total_bytes=settings.ATTRIBUTES_MAX_BYTES,
-        max_depth=settings.API_MAX_JSON_DEPTH,
-        errors=found,
-    )
+    json_value_check(attributes, path=path, max_total_bytes=settings.ATTRIBUTES_MAX_BYTES, errors=found)
     if not found:  # the bounds first: the domain's checks need not read an oversized value
         validate = plugin.validate_user if kind == "user" else plugin.validate_item
         found = validate(attributes, path=path)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from django.conf import settings
 
 Errors = dict[str, list[str]]
 
@@ -141,15 +142,14 @@ def json_dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def json_value_check(
-    value: Any, *, path: str, max_string_bytes: int, max_total_bytes: int, max_depth: int, errors: Errors
-) -> None:
+def json_value_check(value: Any, *, path: str, max_total_bytes: int, errors: Errors) -> None:
     """Refuse a stored JSON value (attributes, an event's context) that is too big, deep or has NUL.
 
     Adds to ``errors``: the whole value over ``max_total_bytes`` as JSON; any
     string (list elements, nested values and keys included) over
-    ``max_string_bytes`` in UTF-8 or holding NUL; nesting past ``max_depth``.
+    ATTRIBUTE_MAX_VALUE_BYTES in UTF-8 or holding NUL; nesting past API_MAX_JSON_DEPTH.
     """
+    max_string_bytes, max_depth = settings.ATTRIBUTE_MAX_VALUE_BYTES, settings.API_MAX_JSON_DEPTH
     if json_depth_exceeded(value, max_depth):
         errors.setdefault(json_too_deep_path(value, max_depth, path), []).append(
             f"must not nest deeper than {max_depth} levels"

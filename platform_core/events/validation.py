@@ -97,14 +97,7 @@ def _id(raw: dict[str, Any], name: str, prefix: str, errors: Errors, *, required
 def context_bounds_check(context: dict[str, Any], path: str, errors: Errors) -> None:
     """An event's context: EVENTS_MAX_CONTEXT_BYTES in all, each string ATTRIBUTE_MAX_VALUE_BYTES,
     no NUL, API_MAX_JSON_DEPTH levels (``common.limits.json_value_check``)."""
-    json_value_check(
-        context,
-        path=path,
-        max_string_bytes=settings.ATTRIBUTE_MAX_VALUE_BYTES,
-        max_total_bytes=settings.EVENTS_MAX_CONTEXT_BYTES,
-        max_depth=settings.API_MAX_JSON_DEPTH,
-        errors=errors,
-    )
+    json_value_check(context, path=path, max_total_bytes=settings.EVENTS_MAX_CONTEXT_BYTES, errors=errors)
 
 
 def context_plain(context_json: str, context_limit: int) -> bool:
