@@ -163,8 +163,8 @@ def json_value_check(value: Any, *, path: str, max_total_bytes: int, errors: Err
     # A string takes at least its own bytes in the JSON: a shorter value cannot hold one too long.
     if len(text) <= max_string_bytes and b"\\u0000" not in text:
         return
-    for where, text in json_strings(value, path):
-        if "\x00" in text:
+    for where, string in json_strings(value, path):
+        if "\x00" in string:
             errors.setdefault(where, []).append(RULE_NUL)
-        elif len(text) * 4 > max_string_bytes and len(text.encode()) > max_string_bytes:
+        elif len(string) * 4 > max_string_bytes and len(string.encode()) > max_string_bytes:
             errors.setdefault(where, []).append(f"must be at most {max_string_bytes} bytes as UTF-8")
