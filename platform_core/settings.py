@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "platform_core.api.middleware.ControlCharactersMiddleware",  # /api/ only: NUL & co. in the URL → 400
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -145,6 +146,16 @@ ARTIFACT_CACHE_DIR = Path(env.str("ARTIFACT_CACHE_DIR", default=str(VAR_DIR / "a
 
 # --- REST framework and OpenAPI -------------------------------------------------
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="6000/min")
+# --- Bounded input (docs/api.md, "Limits"; README, "Throttling") --------------------
+# Failed authentications (no, malformed, unknown or revoked key) per client address; "" = off.
+API_AUTH_FAILURE_RATE = env.str("API_AUTH_FAILURE_RATE", default="60/min")
+API_NUM_PROXIES = env.int("API_NUM_PROXIES", default=0)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)  # every JSON body and query parameter
+FILTER_MAX_DEPTH = env.int("FILTER_MAX_DEPTH", default=32)  # nested parentheses and 'not' in a filter
+# Items' and users' attributes: each string (list elements, nested values and keys included) and
+# the whole object as JSON. Event contexts: EVENTS_MAX_CONTEXT_BYTES in all, strings alike.
+ATTRIBUTE_MAX_VALUE_BYTES = env.int("ATTRIBUTE_MAX_VALUE_BYTES", default=4096)
+ATTRIBUTES_MAX_BYTES = env.int("ATTRIBUTES_MAX_BYTES", default=65536)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["platform_core.api.auth.ApiKeyAuthentication"],
@@ -152,9 +163,12 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["platform_core.api.throttles.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": API_THROTTLE_RATE},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["platform_core.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "platform_core.common.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Proxies in front that append to X-Forwarded-For; 0: the client address is REMOTE_ADDR (a
+    # client cannot pick its own address to slip past the failed-authentication throttle).
+    "NUM_PROXIES": API_NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Behaviour platform API",

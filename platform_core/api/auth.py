@@ -10,10 +10,13 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
 
+from platform_core.api.rate import rate_hit
 from platform_core.tenancy.keys import key_hash, key_prefix
 from platform_core.tenancy.models import ApiKey, Tenant
 
@@ -74,16 +77,47 @@ def touch_last_used(principal: ApiPrincipal) -> None:
     ApiKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
 
 
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def auth_failure_count(request: Request) -> None:
+    """Count a failed authentication of the request's client address (API_AUTH_FAILURE_RATE).
+
+    Only failures count: a valid key from the same address is never held back.
+
+    Raises:
+        Throttled: the address is over its budget; it gets 429 with Retry-After
+            instead of 401, so keys cannot be guessed at speed.
+    """
+    rate = settings.API_AUTH_FAILURE_RATE
+    if not rate:
+        return
+    count, _, period = rate.partition("/")
+    wait = rate_hit(
+        key=f"throttle:auth_failure:{BaseThrottle().get_ident(request)}",  # REMOTE_ADDR unless NUM_PROXIES
+        limit=int(count),
+        duration=_PERIODS[period[:1]],
+        now=time.time(),
+        cache=caches[DEFAULT_CACHE_ALIAS],
+    )
+    if wait is not None:
+        raise exceptions.Throttled(
+            wait=max(wait, 1.0), detail="Too many failed authentications from this address."
+        )
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[ApiPrincipal, ApiPrincipal] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
-            return None
+            return None  # HasApiKey refuses (and counts) it where a key is needed
         keyword, _, raw_key = header.partition(" ")
         if keyword != KEYWORD or not raw_key.strip():
+            auth_failure_count(request)
             raise exceptions.AuthenticationFailed(f"Authorization header must be '{KEYWORD} <key>'.")
         principal = principal_for_key(raw_key.strip())
         if principal is None:
+            auth_failure_count(request)
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         touch_last_used(principal)
         return principal, principal
@@ -100,6 +134,7 @@ class HasApiKey(permissions.BasePermission):
     def has_permission(self, request: Request, view: object) -> bool:
         principal = request.auth
         if not isinstance(principal, ApiPrincipal):
+            auth_failure_count(request)
             return False
         scope = _required_scope(request, view)
         if scope and scope not in principal.scopes and "admin" not in principal.scopes:

@@ -15,6 +15,7 @@ from platform_core.catalog.errors import CatalogError
 from platform_core.catalog.models import EndUser, Item
 from platform_core.catalog.signals import user_erased
 from platform_core.common.errors import ValidationFailed
+from platform_core.common.limits import id_problem, json_value_check
 from platform_core.plugins.crypto import attributes_seal
 from platform_core.plugins.selectors import tenant_plugin_get
 from platform_core.tenancy.models import Tenant
@@ -44,6 +45,10 @@ def external_id_check(value: Any, path: str, errors: Errors) -> str | None:
     if not value or len(value) > MAX_EXTERNAL_ID:
         _add(errors, path, f"must be 1 to {MAX_EXTERNAL_ID} characters")
         return None
+    problem = id_problem(value)  # what GET and DELETE /users/{id} could not carry back
+    if problem:
+        _add(errors, path, problem)
+        return None
     return value
 
 
@@ -64,8 +69,11 @@ def _attributes_clean(
     if not isinstance(attributes, Mapping):
         _add(errors, path, "must be an object")
         return None
-    validate = plugin.validate_user if kind == "user" else plugin.validate_item
-    found = validate(attributes, path=path)
+    found: Errors = {}
+    json_value_check(attributes, path=path, max_total_bytes=settings.ATTRIBUTES_MAX_BYTES, errors=found)
+    if not found:  # the bounds first: the domain's checks need not read an oversized value
+        validate = plugin.validate_user if kind == "user" else plugin.validate_item
+        found = validate(attributes, path=path)
     for key, rules in found.items():
         for rule in rules:
             _add(errors, key, rule)

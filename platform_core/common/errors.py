@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -28,6 +29,7 @@ class ErrorCode(enum.StrEnum):
     METHOD = "method_not_allowed"
     UNSUPPORTED_MEDIA = "unsupported_media_type"
     CONFLICT = "conflict"
+    TOO_LARGE = "request_too_large"
     SERVER = "server_error"
 
 
@@ -108,6 +110,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF exception handler producing the one error shape."""
     if isinstance(exc, ServiceError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):  # raised by request.body when DRF parses it
+        rule = f"must be at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)"
+        body = error_body(ErrorCode.TOO_LARGE.value, f"Request body too large: {rule}", {"body": [rule]})
+        return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -13,7 +13,6 @@ from platform_core.common.api import TenantListAPIView
 from platform_core.common.params import query_datetime
 from platform_core.events import selectors, services
 from platform_core.events.models import Event
-from platform_core.events.parsers import FastJSONParser
 
 _EVENT = inline_serializer(
     "Event",
@@ -55,7 +54,6 @@ def _event_out(event: Event) -> dict[str, Any]:
 
 class EventCollectionApi(TenantListAPIView):
     required_scopes = {"GET": "read", "POST": "ingest"}
-    parser_classes = [FastJSONParser]
 
     @extend_schema(
         request=_BATCH,

@@ -36,9 +36,22 @@ from platform_core.catalog.services import (
     item_ids_resolve,
 )
 from platform_core.common.errors import ValidationFailed
+from platform_core.common.limits import (
+    CONTROL_PATTERN,
+    DOT_SEGMENTS,
+    RULE_CONTROL,
+    RULE_DOTS,
+    RULE_SLASH,
+)
 from platform_core.events.errors import EventError
 from platform_core.events.models import Event
-from platform_core.events.validation import MAX_EVENT_ID, MAX_EXTERNAL_ID, MAX_TYPE
+from platform_core.events.validation import (
+    MAX_EVENT_ID,
+    MAX_EXTERNAL_ID,
+    MAX_TYPE,
+    context_bounds_check,
+    context_plain,
+)
 from platform_core.events.writer import events_insert
 from platform_core.plugins.selectors import tenant_plugin_get
 from platform_core.tenancy.models import Tenant
@@ -197,6 +210,9 @@ class _ChunkValidator:
             )
         else:
             event_id = pd.Series([""] * n, index=frame.index)
+        for name, ids in (("user_id", user), ("item_id", item), ("event_id", event_id)):
+            for mask, rule in _id_problems(ids, routed=name != "event_id"):
+                flag(mask, f"{name}: {rule}")
 
         contexts = np.full(n, "{}", dtype=object)
         types = type_.to_numpy(dtype=object)
@@ -224,8 +240,11 @@ class _ChunkValidator:
             }
             text = json.dumps(context, separators=(",", ":"), ensure_ascii=False)
             contexts[pos] = text
-            if len(text.encode()) > limit:
-                flag(_one(n, pos), f"context: must be at most {limit} bytes as JSON")
+            found: dict[str, list[str]] = {}
+            if not context_plain(text, limit):
+                context_bounds_check(context, "context", found)
+            if found:
+                flag(_one(n, pos), "; ".join(f"{k}: {', '.join(v)}" for k, v in found.items()))
                 continue
             problem = self._domain(types[pos], bool(has_item[pos]), context, text)
             if problem:
@@ -263,6 +282,14 @@ class _ChunkValidator:
         )
         reasons = [(first_row + pos, "; ".join(msgs)) for pos, msgs in sorted(why.items())]
         return valid, reasons, int(bad.sum())
+
+
+def _id_problems(ids: pd.Series, *, routed: bool) -> Iterator[tuple[np.ndarray, str]]:
+    """The API's id rules (``common.limits.id_problem``), column-wise: (rows breaking it, rule)."""
+    yield ids.str.contains(CONTROL_PATTERN, regex=True).to_numpy(), RULE_CONTROL
+    if routed:
+        yield ids.str.contains("/", regex=False).to_numpy(), RULE_SLASH
+        yield ids.isin(DOT_SEGMENTS).to_numpy(), RULE_DOTS
 
 
 def _one(n: int, pos: int) -> np.ndarray:

@@ -16,6 +16,7 @@ import orjson
 from django.conf import settings
 
 from domains.base import DomainPlugin
+from platform_core.common.limits import control_search, id_problem, json_value_check, routed_id_ok
 
 EVENT_FIELDS = frozenset({"event_id", "user_id", "item_id", "type", "timestamp", "value", "context"})
 MAX_EVENT_ID = 128
@@ -75,6 +76,38 @@ def _string(value: Any, path: str, max_len: int, errors: Errors, *, required: bo
         _add(errors, path, f"must be at most {max_len} characters")
         return None
     return value
+
+
+def _id(raw: dict[str, Any], name: str, prefix: str, errors: Errors, *, required: bool = True) -> str | None:
+    """``raw[name]`` as an id: a string as ``_string`` wants it that ``id_problem`` accepts.
+
+    Users and items are read and erased by URL (``routed``); event ids only travel in bodies.
+    """
+    path, routed = f"{prefix}{name}", name != "event_id"
+    text = _string(
+        raw.get(name), path, MAX_EXTERNAL_ID if routed else MAX_EVENT_ID, errors, required=required
+    )
+    problem = id_problem(text, routed=routed) if text is not None else None
+    if problem:
+        _add(errors, path, problem)
+        return None
+    return text
+
+
+def context_bounds_check(context: dict[str, Any], path: str, errors: Errors) -> None:
+    """An event's context: EVENTS_MAX_CONTEXT_BYTES in all, each string ATTRIBUTE_MAX_VALUE_BYTES,
+    no NUL, API_MAX_JSON_DEPTH levels (``common.limits.json_value_check``)."""
+    json_value_check(context, path=path, max_total_bytes=settings.EVENTS_MAX_CONTEXT_BYTES, errors=errors)
+
+
+def context_plain(context_json: str, context_limit: int) -> bool:
+    """Whether a context's JSON text passes ``context_bounds_check`` with no walk (nearly all do)."""
+    return (
+        (len(context_json) <= context_limit // 4 or len(context_json.encode()) <= context_limit)
+        and len(context_json) <= settings.ATTRIBUTE_MAX_VALUE_BYTES  # no string can be longer
+        and "\\u0000" not in context_json  # the only spelling of NUL in JSON
+        and context_json.count("{") + context_json.count("[") < settings.API_MAX_JSON_DEPTH
+    )
 
 
 def timestamp_parse(value: Any, path: str, errors: Errors, *, now: dt.datetime) -> dt.datetime | None:
@@ -150,9 +183,9 @@ def event_clean(
     prefix = f"{path}." if path else ""
     for key in raw.keys() - EVENT_FIELDS:
         _add(errors, f"{prefix}{key}", "is not a known field")
-    event_id = _string(raw.get("event_id"), f"{prefix}event_id", MAX_EVENT_ID, errors, required=True)
-    user_id = _string(raw.get("user_id"), f"{prefix}user_id", MAX_EXTERNAL_ID, errors, required=True)
-    item_id = _string(raw.get("item_id"), f"{prefix}item_id", MAX_EXTERNAL_ID, errors, required=False)
+    event_id = _id(raw, "event_id", prefix, errors)
+    user_id = _id(raw, "user_id", prefix, errors)
+    item_id = _id(raw, "item_id", prefix, errors, required=False)
     type_ = _string(raw.get("type"), f"{prefix}type", MAX_TYPE, errors, required=True)
     timestamp = timestamp_parse(raw.get("timestamp"), f"{prefix}timestamp", errors, now=now)
     value = raw.get("value")
@@ -169,9 +202,7 @@ def event_clean(
         context = None
     else:
         context_json = _context_dumps(context)
-        limit = settings.EVENTS_MAX_CONTEXT_BYTES
-        if len(context_json) > limit // 4 and len(context_json.encode()) > limit:
-            _add(errors, f"{prefix}context", f"must be at most {limit} bytes as JSON")
+        context_bounds_check(context, f"{prefix}context", errors)
     if type_ is not None and context is not None:
         domain = _domain_errors(plugin, type_, item_id is not None, context, context_json, path, cache)
         for field_path, rules in domain.items():
@@ -218,9 +249,11 @@ def batch_clean(payload: Any, *, plugin: DomainPlugin, now: dt.datetime) -> tupl
     cache: dict[tuple[str, bool, str], Errors] = {}
     limit = settings.EVENTS_MAX_FUTURE_SECONDS
     latest = now + dt.timedelta(seconds=limit)
-    context_limit = settings.EVENTS_MAX_CONTEXT_BYTES
+    # A context this short (in characters) is within every byte limit, so no UTF-8 encoding is needed.
+    plain_limit = min(settings.EVENTS_MAX_CONTEXT_BYTES // 4, settings.ATTRIBUTE_MAX_VALUE_BYTES)
+    depth = settings.API_MAX_JSON_DEPTH
     for raw, path in zip(rows, paths, strict=True):
-        event = _event_fast(raw, plugin, cache, latest, context_limit)
+        event = _event_fast(raw, plugin, cache, latest, plain_limit, depth)
         if event is None:
             # Anything unusual, or invalid: the full check, which lists every broken rule.
             event = event_clean(raw, path, errors, plugin=plugin, now=now, cache=cache)
@@ -234,7 +267,8 @@ def _event_fast(
     plugin: DomainPlugin,
     cache: dict[tuple[str, bool, str], Errors],
     latest: dt.datetime,
-    context_limit: int,
+    plain_limit: int,
+    depth: int,
 ) -> CleanEvent | None:
     """The common case in one pass: a well-formed, valid event → ``CleanEvent``; anything else → None.
 
@@ -245,24 +279,25 @@ def _event_fast(
     if type(raw) is not dict or not raw.keys() <= EVENT_FIELDS:
         return None
     get = raw.get
-    event_id = get("event_id")
-    user_id = get("user_id")
-    item_id = get("item_id")
-    type_ = get("type")
-    ts = get("timestamp")
-    value = get("value")
-    context = get("context")
+    event_id, user_id, item_id, type_ = get("event_id"), get("user_id"), get("item_id"), get("type")
+    ts, value, context = get("timestamp"), get("value"), get("context")
     if (
         type(event_id) is not str
         or not 0 < len(event_id) <= MAX_EVENT_ID
+        or not (event_id.isalnum() or control_search(event_id) is None)
         or type(user_id) is not str
         or not 0 < len(user_id) <= MAX_EXTERNAL_ID
+        or not (user_id.isalnum() or routed_id_ok(user_id))
         or type(type_) is not str
         or not 0 < len(type_) <= MAX_TYPE
         or type(ts) is not str
     ):
         return None
-    if item_id is not None and (type(item_id) is not str or not 0 < len(item_id) <= MAX_EXTERNAL_ID):
+    if item_id is not None and (
+        type(item_id) is not str
+        or not 0 < len(item_id) <= MAX_EXTERNAL_ID
+        or not (item_id.isalnum() or routed_id_ok(item_id))
+    ):
         return None
     if value is not None:
         kind = type(value)
@@ -281,7 +316,11 @@ def _event_fast(
         context_json = "{}"
     elif type(context) is dict:
         context_json = _context_dumps(context) if context else "{}"
-        if len(context_json) > context_limit // 4 and len(context_json.encode()) > context_limit:
+        # Past these cheap tests (size, NUL, nesting) the full check decides and names the rule.
+        if len(context_json) > plain_limit or "\\u0000" in context_json:
+            return None
+        nested = "[" in context_json or context_json.find("{", 1) > 0  # flat contexts skip the counts
+        if nested and context_json.count("{") + context_json.count("[") >= depth:
             return None
     else:
         return None

@@ -7,10 +7,11 @@ clicks with the same key).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
+import orjson
+from django.conf import settings
 from django.http import QueryDict
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -21,6 +22,7 @@ from platform_core.api.lean import LeanGetMixin
 from platform_core.api.renderers import JsonOnlyNegotiation, OrjsonRenderer
 from platform_core.common.api import TenantAPIView
 from platform_core.common.errors import ValidationFailed
+from platform_core.common.limits import json_depth_exceeded
 from platform_core.serving import selectors, services
 from platform_core.serving.errors import ServingError
 from platform_core.serving.models import FeedbackAction
@@ -60,9 +62,13 @@ def _json_object_param(query: QueryDict, name: str) -> dict[str, Any] | None:
     if raw is None or raw == "":
         return None
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
+        value = orjson.loads(raw)  # no RecursionError however deep (it stops at 1024 levels)
+    except orjson.JSONDecodeError:
         value = None
+    depth = settings.API_MAX_JSON_DEPTH
+    if isinstance(value, dict) and json_depth_exceeded(value, depth):
+        rule = f"must not nest deeper than {depth} levels (API_MAX_JSON_DEPTH)"
+        raise ValidationFailed(f"{name} {rule}.", code=ServingError.INVALID_PARAMETER, fields={name: [rule]})
     if not isinstance(value, dict):
         raise ValidationFailed(
             f'{name} must be a JSON object, e.g. {{"max_price": 50}}.',

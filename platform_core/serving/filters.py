@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+
 from domains.base import Field, parse_datetime
 from platform_core.common.errors import ValidationFailed
 from platform_core.serving.errors import ServingError
@@ -115,6 +117,9 @@ class _Parser:
         self.params = params
         self.domain = domain
         self.used: set[str] = set()
+        # Each '(' and 'not' recurses: 400 nested parentheses were a RecursionError (a 500).
+        self.depth = 0
+        self.max_depth: int = settings.FILTER_MAX_DEPTH
 
     # ---------------------------------------------------------------- cursor
     def peek(self) -> _Tok:
@@ -161,15 +166,25 @@ class _Parser:
 
     def not_expr(self) -> Predicate:
         if self.at_keyword("not"):
-            self.take()
+            self.nest(self.take())
             inner = self.not_expr()
+            self.depth -= 1
             return lambda a: not inner(a)
         if self.peek().kind == "punct" and self.peek().text == "(":
-            self.take()
+            self.nest(self.take())
             inner = self.or_expr()
             self.expect("punct", ")", "')'")
+            self.depth -= 1
             return inner
         return self.test()
+
+    def nest(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise _fail(
+                f"must not nest deeper than {self.max_depth} levels of parentheses and 'not' "
+                f"(FILTER_MAX_DEPTH); level {self.depth} at position {tok.pos}"
+            )
 
     def test(self) -> Predicate:
         tok = self.take()
