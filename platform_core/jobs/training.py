@@ -329,6 +329,21 @@ def _warm_start(tenant: Tenant) -> Any:
     return artifact_local_path(version=active)
 
 
+def _promote_unless_cancelled(job: TrainingJob, version: ModelVersion, reason: str) -> None:
+    """Switch to ``version`` under the job's row lock: a job cancelled during the upload is never promoted."""
+    try:
+        with transaction.atomic():
+            if training_job_lock(job_id=job.pk) != JobStatus.RUNNING:
+                raise JobCancelled(f"job {job.pk} was cancelled before its promotion")
+            # The artifact is loaded back before the switch: a broken upload never serves.
+            model_version_promote(version=version)
+    except ServiceError as exc:
+        version.gate_passed = False
+        version.gate_reason = f"{reason}; refused at load: {exc.message}"
+        version.save(update_fields=["gate_passed", "gate_reason"])
+        raise
+
+
 def _version_record(
     job: TrainingJob, prefix: str, frame: pd.DataFrame, config: Any, result: Any
 ) -> dict[str, Any]:
@@ -370,18 +385,7 @@ def _version_record(
     promoted = False
     extra: dict[str, Any] = {}
     if passed:
-        try:
-            with transaction.atomic():
-                # Under the job's row lock: a job cancelled during the upload is never promoted.
-                if training_job_lock(job_id=job.pk) != JobStatus.RUNNING:
-                    raise JobCancelled(f"job {job.pk} was cancelled before its promotion")
-                # The artifact is loaded back before the switch: a broken upload never serves.
-                model_version_promote(version=version)
-        except ServiceError as exc:
-            version.gate_passed = False
-            version.gate_reason = f"{reason}; refused at load: {exc.message}"
-            version.save(update_fields=["gate_passed", "gate_reason"])
-            raise
+        _promote_unless_cancelled(job, version, reason)
         promoted = True
         try:
             stored = profile_embeddings_store(

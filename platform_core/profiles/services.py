@@ -684,10 +684,18 @@ def profile_outbox_drain(*, now: dt.datetime | None = None, limit: int = 5000) -
         getattr(settings, "PROFILE_OUTBOX_RESEND_SECONDS", 120)
     )
     # Crossing tenants on purpose: housekeeping over every tenant, sent per tenant.
-    due = ProfileRefreshOutbox.unscoped.filter(created_at__lte=now - dt.timedelta(seconds=wait))
+    due = list(
+        ProfileRefreshOutbox.unscoped.filter(created_at__lte=now - dt.timedelta(seconds=wait))
+        .order_by("created_at")
+        .values_list("pk", "tenant_id", "user_id")[:limit]
+    )
+    external = dict(EndUser.unscoped.filter(pk__in={u for _, _, u in due}).values_list("pk", "external_id"))
+    gone = [pk for pk, _, user_pk in due if user_pk not in external]
+    ProfileRefreshOutbox.unscoped.filter(pk__in=gone).delete()  # users erased meanwhile
     by_tenant: dict[int, set[str]] = defaultdict(set)
-    for tenant_id, ext in due.order_by("created_at").values_list("tenant_id", "user__external_id")[:limit]:
-        by_tenant[tenant_id].add(ext)
+    for _, tenant_id, user_pk in due:
+        if user_pk in external:
+            by_tenant[tenant_id].add(external[user_pk])
     sent = 0
     for tenant_id, rows in by_tenant.items():
         users = sorted(rows)

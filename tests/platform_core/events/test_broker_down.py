@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
+from platform_core.catalog.models import EndUser
 from platform_core.events.models import Event
 from platform_core.profiles.models import ProfileRefreshOutbox, UserProfile
 from platform_core.profiles.services import profile_outbox_drain
@@ -55,9 +57,16 @@ def test_ingestion_with_the_broker_down_answers_2xx_at_once_and_keeps_the_refres
         assert _outbox_users(tenant) == ["u1", "u2"]
         # One connection attempt, no retry loop (6 s with kombu's defaults).
         assert elapsed < 2, f"the request waited {elapsed:.1f}s on a broker that is down"
-        # The drain with the broker still down sends nothing and keeps every row.
+        # The drain with the broker still down sends nothing and keeps every row…
         assert profile_outbox_drain(now=timezone.now() + timezone.timedelta(hours=1)) == 0
         assert _outbox_users(tenant) == ["u1", "u2"]
+        # …but drops the row of a user deleted meanwhile, even outside the ORM.
+        u2 = EndUser.objects.for_tenant(tenant).get(external_id="u2").pk
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {EndUser._meta.db_table} WHERE id = %s", [u2])
+        profile_outbox_drain(now=timezone.now() + timezone.timedelta(hours=1))
+        assert ProfileRefreshOutbox.unscoped.filter(user_id=u2).count() == 0
+        assert _outbox_users(tenant) == ["u1"]
 
 
 @pytest.mark.worker
