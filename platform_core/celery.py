@@ -29,6 +29,7 @@ app.conf.task_routes = {
     "jobs.train_model": {"queue": "ml"},
     "jobs.build_profiles": {"queue": "profiles"},
     "profiles.refresh_users": {"queue": "profiles"},
+    "profiles.outbox_drain": {"queue": "default"},
     "jobs.*": {"queue": "default"},
 }
 # Housekeeping entries; DatabaseScheduler copies them into django-celery-beat's
@@ -42,6 +43,7 @@ app.conf.beat_schedule = {
         "options": {"expires": 290},
     },
     "jobs-sweep-stale": {"task": "jobs.sweep_stale", "schedule": 60.0, "options": {"expires": 55}},
+    "profiles-outbox-drain": {"task": "profiles.outbox_drain", "schedule": 60.0, "options": {"expires": 55}},
 }
 
 app.autodiscover_tasks()

@@ -8,13 +8,17 @@ DRF's own exceptions in the same shape.
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+log = logging.getLogger(__name__)
 
 
 class ErrorCode(enum.StrEnum):
@@ -31,6 +35,7 @@ class ErrorCode(enum.StrEnum):
     CONFLICT = "conflict"
     TOO_LARGE = "request_too_large"
     SERVER = "server_error"
+    DATABASE_UNAVAILABLE = "database_unavailable"
 
 
 class ServiceError(Exception):
@@ -109,11 +114,28 @@ _DRF_CODES = {
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler producing the one error shape."""
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        retry_after = getattr(exc, "retry_after", None)  # a 503 says when to come back
+        return Response(
+            error_body(exc.code, exc.message, exc.fields),
+            status=exc.status_code,
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
+        )
     if isinstance(exc, RequestDataTooBig):  # raised by request.body when DRF parses it
         rule = f"must be at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)"
         body = error_body(ErrorCode.TOO_LARGE.value, f"Request body too large: {rule}", {"body": [rule]})
         return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, DatabaseOperationalError):
+        # The database is unreachable (restart, failover): a retryable 503, not a 500. The
+        # kept connection is health-checked at the next request (CONN_HEALTH_CHECKS). Logged as
+        # an error: on SQLite a schema mistake is an OperationalError too.
+        log.error("database unavailable: %s", exc, exc_info=exc)
+        return Response(
+            error_body(
+                ErrorCode.DATABASE_UNAVAILABLE.value, "The database is unavailable; try again shortly."
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -125,8 +125,9 @@ def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
         ]
         inserted = events_insert(rows=rows)
         if inserted:
-            # Personas follow new behaviour without a retrain (debounced per user).
-            profile_refresh_request(tenant=tenant, external_ids=user_ids)
+            # Personas follow new behaviour without a retrain (debounced per user); the request
+            # is an outbox row of this transaction, so a broker that is down loses nothing.
+            profile_refresh_request(tenant=tenant, external_ids=user_ids, user_pks=users)
     if inserted:
         # After the commit: this process's serving caches drop these users at once (others
         # hear it from the database's notification).

@@ -99,3 +99,8 @@ def artifact_delete(*, prefix: str, storage: Storage | None = None) -> None:
         return
     for name in names:
         storage.delete(name)
+    try:  # FileSystemStorage keeps the emptied folders: no partial directory may stay behind
+        folder = Path(storage.path(prefix))
+    except NotImplementedError:
+        return  # object storage has no folders
+    shutil.rmtree(folder, ignore_errors=True)

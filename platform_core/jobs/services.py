@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from platform_core.common.broker import BrokerUnavailable, task_publish
 from platform_core.common.errors import ServiceError, ValidationFailed
 from platform_core.jobs.errors import JobsError
 from platform_core.jobs.models import (
@@ -84,11 +87,28 @@ def _task_for(kind: str) -> Any:
     return tasks.train_model if kind == JobKind.TRAIN else tasks.build_profiles
 
 
-def training_job_enqueue(*, job: TrainingJob) -> None:
-    """Send the job's task once the surrounding transaction commits (never for a rolled-back row)."""
+def training_job_enqueue(*, job: TrainingJob, failures: list[BrokerUnavailable] | None = None) -> None:
+    """Send the job's task once the surrounding transaction commits (never for a rolled-back row).
+
+    With the broker down the job is marked FAILED (nothing would ever run it, and
+    a PENDING row would block the next request with 409) and the error is
+    appended to ``failures`` for the caller to report.
+    """
     task = _task_for(job.kind)
     task_id = job.task_id
-    transaction.on_commit(lambda: task.apply_async(args=[job.pk], task_id=task_id))
+
+    def publish() -> None:
+        try:
+            task_publish(task=task, args=[job.pk], task_id=task_id)
+        except BrokerUnavailable as exc:
+            TrainingJob.unscoped.filter(pk=job.pk, status=JobStatus.PENDING).update(
+                status=JobStatus.FAILED, finished_at=timezone.now(), error=f"Not started: {exc.message}"
+            )
+            if failures is None:
+                raise
+            failures.append(exc)
+
+    transaction.on_commit(publish)
 
 
 def training_job_request(
@@ -112,6 +132,7 @@ def training_job_request(
             f"kind must be one of {JobKind.values}.", fields={"kind": ["unknown job kind"]}
         )
     cleaned = training_config_clean(config=config) if kind == JobKind.TRAIN else {}
+    failures: list[BrokerUnavailable] = []
     try:
         with transaction.atomic():
             # The partial unique index is the real guard; the check gives a clear message.
@@ -126,7 +147,7 @@ def training_job_request(
                 task_id=str(uuid.uuid4()),
             )
             if enqueue:
-                training_job_enqueue(job=job)
+                training_job_enqueue(job=job, failures=failures)
     except IntegrityError:
         running = training_job_unfinished(tenant=tenant, kind=kind)
         ident = f" (job {running.pk}, {running.status})" if running else ""
@@ -136,6 +157,8 @@ def training_job_request(
             code=JobsError.JOB_IN_PROGRESS,
             status_code=409,
         ) from None
+    if failures:  # published after the commit (this call's own transaction) and refused
+        raise failures[0]
     return job
 
 
@@ -185,19 +208,38 @@ def training_job_finish(
     return bool(TrainingJob.unscoped.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields))
 
 
+def training_job_lock(*, job_id: int) -> str | None:
+    """Lock the job row until the transaction ends; its status (None when it is gone).
+
+    Must run inside ``transaction.atomic()``. The promotion and a cancel take it, so
+    one of them sees the other's outcome.
+    """
+    return TrainingJob.unscoped.select_for_update().filter(pk=job_id).values_list("status", flat=True).first()
+
+
 def training_job_cancel(*, job: TrainingJob, reason: str = "cancelled by an operator") -> TrainingJob:
     """Cancel a pending or running job. A running one stops at its next progress report.
 
     Raises:
         ServiceError (409, ``bad_state``): the job has already finished.
     """
-    updated = TrainingJob.unscoped.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now(), error=reason
-    )
+    with transaction.atomic():
+        # The promotion holds this row lock while it switches versions: a cancel waits for it,
+        # then sees the promoted version and refuses (never a CANCELLED job whose model serves).
+        training_job_lock(job_id=job.pk)
+        promoted = ModelVersion.unscoped.filter(job_id=job.pk, state=VersionState.ACTIVE).exists()
+        updated = (
+            0
+            if promoted
+            else TrainingJob.unscoped.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
+                status=JobStatus.CANCELLED, finished_at=timezone.now(), error=reason
+            )
+        )
     job.refresh_from_db()
     if not updated:
+        state = "promoting its model" if promoted else job.status
         raise ServiceError(
-            f"Job {job.pk} is {job.status}; only pending or running jobs can be cancelled.",
+            f"Job {job.pk} is {state}; only pending or running jobs can be cancelled.",
             code=JobsError.BAD_STATE,
             status_code=409,
         )
@@ -235,10 +277,28 @@ def training_job_sweep_stale(*, now: dt.datetime | None = None) -> list[int]:
         if training_job_finish(job_id=job.pk, status=JobStatus.FAILED, error=msg, progress=lost):
             log.warning("job %s failed by the sweeper: %s", job.pk, msg)
             failed.append(job.pk)
+            training_job_leftovers_clean(job=job)
     resend_after = dt.timedelta(seconds=_setting("JOBS_PENDING_RESEND_SECONDS", 900))
     for job in TrainingJob.unscoped.filter(status=JobStatus.PENDING, created_at__lt=now - resend_after):
         _task_for(job.kind).apply_async(args=[job.pk], task_id=job.task_id or None)
     return failed
+
+
+def training_job_leftovers_clean(*, job: TrainingJob) -> None:
+    """Delete what a dead training left: a partial artifact upload and its local work folder.
+
+    The artifact prefix goes only when no version row points at it (a version
+    recorded before the death keeps its files). The work folder is on the
+    dead worker's disk: removed when the sweep runs on that host.
+    """
+    from platform_core.jobs.artifact_store import artifact_delete, artifact_prefix
+
+    if job.kind != JobKind.TRAIN:
+        return
+    if not ModelVersion.unscoped.filter(job_id=job.pk).exists():
+        artifact_delete(prefix=artifact_prefix(tenant_slug=job.tenant.slug, job_id=job.pk))
+    for workdir in (Path(settings.VAR_DIR) / "tmp").glob(f"train-{job.pk}-*"):
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- model versions

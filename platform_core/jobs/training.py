@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 
 from platform_core.catalog.models import EndUser, Item
 from platform_core.common.errors import ServiceError
@@ -37,6 +37,7 @@ from platform_core.jobs.services import (
     training_job_claim,
     training_job_finish,
     training_job_heartbeat,
+    training_job_lock,
     training_job_progress,
 )
 from platform_core.plugins.selectors import tenant_plugin_get
@@ -129,7 +130,8 @@ class JobHeartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop_event.wait(self.every):
-                if not training_job_heartbeat(job_id=self.job_id):
+                alive = _db_retrying(lambda: training_job_heartbeat(job_id=self.job_id))
+                if alive is False:
                     self.cancelled = True
         except Exception:  # a lost heartbeat only makes the sweeper act sooner
             log.exception("heartbeat of job %s stopped", self.job_id)
@@ -139,6 +141,26 @@ class JobHeartbeat(threading.Thread):
     def stop(self) -> None:
         self.stop_event.set()
         self.join(timeout=10)
+
+
+def _db_retrying(write: Callable[[], bool]) -> bool | None:
+    """Run one small write; a lost database connection is dropped and the write tried once more.
+
+    None when the database is still unreachable: the caller skips this beat or
+    report and tries again at the next (a restart of a few seconds does not fail
+    a training of hours; only an outage longer than JOBS_STALE_AFTER_SECONDS does).
+    """
+    for attempt in range(2):
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            conn = connections["default"]
+            if conn.in_atomic_block:
+                raise  # a transaction cannot be resumed on a new connection
+            conn.close()  # this thread's connection is broken; the next query reconnects
+            if attempt:
+                log.warning("job write skipped, database unreachable: %s", exc)
+    return None
 
 
 def _progress_reporter(job_id: int, min_interval: float = 1.0) -> Callable[[Any], None]:
@@ -157,7 +179,7 @@ def _progress_reporter(job_id: int, min_interval: float = 1.0) -> Callable[[Any]
             k: _jsonable(getattr(event, k, None))
             for k in ("stage", "epoch", "epochs", "loss", "metric", "eta_seconds", "message")
         }
-        if not training_job_progress(job_id=job_id, progress=payload):
+        if _db_retrying(lambda: training_job_progress(job_id=job_id, progress=payload)) is False:
             raise JobCancelled(f"job {job_id} is no longer running")
 
     return report
@@ -227,6 +249,8 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         training_job_finish(job_id=job.pk, status=JobStatus.SUCCEEDED, result=result, progress=done)
     except JobCancelled:
         log.info("job %s cancelled while running", job.pk)
+        if job.kind == JobKind.TRAIN:
+            _cancelled_clean(job, prefix)
     except BaseException as exc:
         message = _error_message(exc)
         log.warning("job %s failed: %s", job.pk, message.splitlines()[0])
@@ -244,6 +268,13 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         heartbeat.stop()
     job.refresh_from_db()
     return job
+
+
+def _cancelled_clean(job: TrainingJob, prefix: str) -> None:
+    """Drop what a cancelled training wrote: its never-promoted version rows and its files."""
+    ModelVersion.objects.for_tenant(job.tenant).filter(job=job).exclude(state=VersionState.ACTIVE).delete()
+    if not ModelVersion.objects.for_tenant(job.tenant).filter(job=job).exists():
+        artifact_delete(prefix=prefix)
 
 
 def _error_message(exc: BaseException) -> str:
@@ -298,6 +329,21 @@ def _warm_start(tenant: Tenant) -> Any:
     return artifact_local_path(version=active)
 
 
+def _promote_unless_cancelled(job: TrainingJob, version: ModelVersion, reason: str) -> None:
+    """Switch to ``version`` under the job's row lock: a job cancelled during the upload is never promoted."""
+    try:
+        with transaction.atomic():
+            if training_job_lock(job_id=job.pk) != JobStatus.RUNNING:
+                raise JobCancelled(f"job {job.pk} was cancelled before its promotion")
+            # The artifact is loaded back before the switch: a broken upload never serves.
+            model_version_promote(version=version)
+    except ServiceError as exc:
+        version.gate_passed = False
+        version.gate_reason = f"{reason}; refused at load: {exc.message}"
+        version.save(update_fields=["gate_passed", "gate_reason"])
+        raise
+
+
 def _version_record(
     job: TrainingJob, prefix: str, frame: pd.DataFrame, config: Any, result: Any
 ) -> dict[str, Any]:
@@ -339,14 +385,7 @@ def _version_record(
     promoted = False
     extra: dict[str, Any] = {}
     if passed:
-        try:
-            # The artifact is loaded back before the switch: a broken upload never serves.
-            model_version_promote(version=version)
-        except ServiceError as exc:
-            version.gate_passed = False
-            version.gate_reason = f"{reason}; refused at load: {exc.message}"
-            version.save(update_fields=["gate_passed", "gate_reason"])
-            raise
+        _promote_unless_cancelled(job, version, reason)
         promoted = True
         try:
             stored = profile_embeddings_store(

@@ -40,3 +40,26 @@ class UserProfile(TenantOwnedModel):
         if self.embedding is None:
             return None
         return np.frombuffer(bytes(self.embedding), dtype="<f4")
+
+
+class ProfileRefreshOutbox(TenantOwnedModel):
+    """A requested profile refresh, written in the ingestion's transaction (the outbox).
+
+    The refresh task deletes the rows it served; a row still here after the
+    debounce plus ``PROFILE_OUTBOX_RESEND_SECONDS`` (broker down, message
+    lost) is sent again by the periodic drain, so a refresh is never lost.
+    Cascades from ``EndUser``: erasing a user erases their pending refresh.
+    """
+
+    # No database constraint: a user deleted by raw SQL (the events' triggers allow it) must not
+    # make the next commit fail; the drain deletes rows whose user is gone.
+    user = models.ForeignKey(
+        "catalog.EndUser", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="profile_outbox_created")]
+
+    def __str__(self) -> str:
+        return f"refresh of {self.user_id} requested {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +29,13 @@ from django.utils import timezone
 
 from domains.base import DomainPlugin, EventRecord, UserRecord
 from platform_core.catalog.models import EndUser, Item
+from platform_core.common.broker import BrokerUnavailable, task_publish
 from platform_core.common.cache import cache_add_many
 from platform_core.common.errors import NotFound
 from platform_core.events.models import Event
 from platform_core.plugins.crypto import attributes_unseal, features_seal
 from platform_core.plugins.selectors import tenant_config_get, tenant_plugin_get
-from platform_core.profiles.models import UserProfile
+from platform_core.profiles.models import ProfileRefreshOutbox, UserProfile
 from platform_core.tenancy.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -592,7 +593,9 @@ def profile_refresh_memo_clear() -> None:
     _REFRESH_PENDING.clear()
 
 
-def profile_refresh_request(*, tenant: Tenant, external_ids: Iterable[str]) -> list[str]:
+def profile_refresh_request(
+    *, tenant: Tenant, external_ids: Iterable[str], user_pks: Mapping[str, int] | None = None
+) -> list[str]:
     """Ask for a debounced refresh of these users' profiles after new events.
 
     A user already waiting for a refresh is not queued again: the pending task
@@ -601,6 +604,11 @@ def profile_refresh_request(*, tenant: Tenant, external_ids: Iterable[str]) -> l
     is Redis or the database. Users this process itself queued within the
     debounce window are skipped before the cache is asked (one dict lookup
     instead of one cache call each: ingestion calls this for every batch).
+
+    With ``user_pks`` (external id → pk) an outbox row per queued user is
+    written in the caller's transaction, and the task is published after the
+    commit without retries: with the broker down the request still succeeds
+    and :func:`profile_outbox_drain` sends the refresh once the broker is back.
 
     Returns:
         The external ids queued now.
@@ -626,10 +634,78 @@ def profile_refresh_request(*, tenant: Tenant, external_ids: Iterable[str]) -> l
     for ext in queued:
         pending[(tenant_id, ext)] = until
     if queued:
-        from platform_core.profiles.tasks import refresh_users
-
-        transaction.on_commit(lambda: refresh_users.apply_async(args=[tenant_id, queued], countdown=delay))
+        if user_pks is not None:
+            stamp = timezone.now()
+            ProfileRefreshOutbox.objects.for_tenant(tenant).bulk_create(
+                [
+                    ProfileRefreshOutbox(tenant=tenant, user_id=user_pks[ext], created_at=stamp)
+                    for ext in queued
+                ]
+            )
+        transaction.on_commit(lambda: _refresh_publish(tenant_id=tenant_id, external_ids=queued, delay=delay))
     return queued
+
+
+def _refresh_publish(*, tenant_id: int, external_ids: list[str], delay: int) -> bool:
+    """Send one refresh task; a broker that is down is logged, the outbox keeps the request."""
+    from platform_core.profiles.tasks import refresh_users
+
+    try:
+        task_publish(task=refresh_users, args=[tenant_id, external_ids], countdown=delay)
+    except BrokerUnavailable as exc:
+        log.warning("profile refresh of %d user(s) left in the outbox: %s", len(external_ids), exc.message)
+        return False
+    return True
+
+
+def profile_outbox_done(*, tenant: Tenant, external_ids: Sequence[str], before: dt.datetime) -> int:
+    """Delete the outbox rows of refreshes served by a task that started at ``before``."""
+    deleted, _ = (
+        ProfileRefreshOutbox.objects.for_tenant(tenant)
+        .filter(user__external_id__in=list(external_ids), created_at__lte=before)
+        .delete()
+    )
+    return deleted
+
+
+def profile_outbox_drain(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
+    """Send again the refreshes whose task never ran (broker down at ingestion, message lost).
+
+    A row is due once it is older than the debounce plus
+    ``PROFILE_OUTBOX_RESEND_SECONDS``; it is re-stamped when sent, so a
+    broker still down or a busy queue does not resend it every run. A
+    duplicate refresh is harmless (it recomputes from the events).
+
+    Returns:
+        The number of users whose refresh was sent.
+    """
+    now = now or timezone.now()
+    wait = int(getattr(settings, "PROFILE_REFRESH_DEBOUNCE_SECONDS", 30)) + int(
+        getattr(settings, "PROFILE_OUTBOX_RESEND_SECONDS", 120)
+    )
+    # Crossing tenants on purpose: housekeeping over every tenant, sent per tenant.
+    due = list(
+        ProfileRefreshOutbox.unscoped.filter(created_at__lte=now - dt.timedelta(seconds=wait))
+        .order_by("created_at")
+        .values_list("pk", "tenant_id", "user_id")[:limit]
+    )
+    external = dict(EndUser.unscoped.filter(pk__in={u for _, _, u in due}).values_list("pk", "external_id"))
+    gone = [pk for pk, _, user_pk in due if user_pk not in external]
+    ProfileRefreshOutbox.unscoped.filter(pk__in=gone).delete()  # users erased meanwhile
+    by_tenant: dict[int, set[str]] = defaultdict(set)
+    for _, tenant_id, user_pk in due:
+        if user_pk in external:
+            by_tenant[tenant_id].add(external[user_pk])
+    sent = 0
+    for tenant_id, rows in by_tenant.items():
+        users = sorted(rows)
+        if not _refresh_publish(tenant_id=tenant_id, external_ids=users, delay=0):
+            break  # the broker is still down: the next run tries again
+        ProfileRefreshOutbox.unscoped.filter(tenant_id=tenant_id, user__external_id__in=users).update(
+            created_at=timezone.now()  # the send time: the task deletes rows stamped before it starts
+        )
+        sent += len(users)
+    return sent
 
 
 def profile_embeddings_store(

@@ -10,13 +10,16 @@ from platform_core.common.errors import NotFound
 @shared_task(name="profiles.refresh_users", time_limit=300, soft_time_limit=270, acks_late=True)
 def refresh_users(tenant_id: int, external_ids: list[str]) -> int:
     """Recompute the profiles of some users after new events (debounced by the caller)."""
+    from django.utils import timezone
+
     from platform_core.common.scoping import tenant_scope
-    from platform_core.profiles.services import profile_refresh_user
+    from platform_core.profiles.services import profile_outbox_done, profile_refresh_user
     from platform_core.tenancy.models import Tenant
 
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return 0
+    started = timezone.now()  # a request written after this is served by its own task
     done = 0
     with tenant_scope(tenant):
         for ext in external_ids:
@@ -25,4 +28,13 @@ def refresh_users(tenant_id: int, external_ids: list[str]) -> int:
                 done += 1
             except NotFound:
                 continue  # erased since the request
+        profile_outbox_done(tenant=tenant, external_ids=external_ids, before=started)
     return done
+
+
+@shared_task(name="profiles.outbox_drain", time_limit=120, soft_time_limit=100)
+def outbox_drain() -> int:
+    """Beat: send again the profile refreshes whose task never ran (broker down at ingestion)."""
+    from platform_core.profiles.services import profile_outbox_drain
+
+    return profile_outbox_drain()

@@ -16,12 +16,19 @@ class FeedbackAction(models.TextChoices):
 class RecommendationFeedback(TenantOwnedModel):
     """What a user did with one item of one served recommendation list.
 
-    Cascades from ``EndUser`` so erasing a user erases their feedback too.
+    Cascades from ``EndUser`` so erasing a user erases their feedback too. A
+    similar-items list requested without a user gives feedback without one; its
+    ``source_item_external_id`` names the item whose list it was.
     """
 
     user = models.ForeignKey(
-        "catalog.EndUser", on_delete=models.CASCADE, related_name="recommendation_feedback"
+        "catalog.EndUser",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="recommendation_feedback",
     )
+    source_item_external_id = models.CharField(max_length=255, blank=True, default="")
     model_version = models.ForeignKey(
         "jobs.ModelVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

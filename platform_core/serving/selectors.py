@@ -642,7 +642,10 @@ def item_similar_list(
         version_id=model.version_id,
         user_id=user_external_id or "",
         item_ids=[i.item_id for i in items],
+        source_item_id=item.external_id,
     )
+    # Counted as shown like recommendations: the version's CTR counts their clicks too.
+    recommendation_served(tenant_id=tenant.pk, version_id=model.version_id, n_items=len(items))
     return RecommendationList(
         recommendation_id=token,
         user_id=user_external_id,

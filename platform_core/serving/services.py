@@ -4,7 +4,11 @@ A ``recommendation_id`` is a signed token holding the tenant, model version,
 user, items and time of a served list. Serving writes nothing per request;
 feedback verifies the token instead of looking a row up. The token is
 ``base64url(JSON payload) "." base64url(keyed BLAKE2b-128 of it)``, the key
-derived from ``SECRET_KEY`` (``SECRET_KEY_FALLBACKS`` verify too):
+derived from ``SECRET_KEY`` (``SECRET_KEY_FALLBACKS`` verify too). A token has
+exactly one valid spelling: unpadded urlsafe base64 only, and the MAC is
+compared as the text the server would write (a loose base64 decode let the
+last character's spare bits, padding or stray characters vary, so one list
+verified under several ids and collected a click under each).
 ``django.core.signing`` with compression cost ≈ 0.1 ms a recommendation
 (key derivation, zlib, two base64 passes), this ≈ 5 µs.
 Items shown are counted in process and flushed every
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import threading
 import time
 from collections import defaultdict
@@ -45,9 +50,10 @@ class ServedList:
 
     tenant_id: int
     version_id: int | None
-    user_id: str
+    user_id: str  # "" for a similar-items list requested without a user
     item_ids: list[str]
     served_at: datetime
+    source_item_id: str = ""  # the item of a similar-items list; "" for recommendations
 
 
 def _token_mac(secret: str, body: bytes) -> bytes:
@@ -56,25 +62,37 @@ def _token_mac(secret: str, body: bytes) -> bytes:
 
 
 def recommendation_token_issue(
-    *, tenant: Tenant, version_id: int | None, user_id: str, item_ids: Sequence[str]
+    *,
+    tenant: Tenant,
+    version_id: int | None,
+    user_id: str,
+    item_ids: Sequence[str],
+    source_item_id: str = "",
 ) -> str:
+    """Sign a served list; ``source_item_id`` names the item of a similar-items list."""
     payload = {"t": tenant.pk, "v": version_id, "u": user_id, "i": list(item_ids), "ts": int(time.time())}
+    if source_item_id:
+        payload["s"] = source_item_id
     body = urlsafe_base64_encode(orjson.dumps(payload))
     return f"{body}.{urlsafe_base64_encode(_token_mac(settings.SECRET_KEY, body.encode('ascii')))}"
+
+
+_B64URL_UNPADDED = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _token_payload(token: str) -> Any:
     """The payload of a token signed with the secret key (or a fallback), else None."""
     body, dot, mac_text = token.partition(".")
-    if not dot or not body or not token.isascii():
-        return None
-    try:
-        mac = urlsafe_base64_decode(mac_text)
-    except ValueError:
+    if not dot or not _B64URL_UNPADDED.fullmatch(body) or not _B64URL_UNPADDED.fullmatch(mac_text):
         return None
     raw_body = body.encode("ascii")
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    if not any(hmac.compare_digest(mac, _token_mac(secret, raw_body)) for secret in secrets):
+    # Text against text: only the spelling the server writes verifies (the body is covered
+    # by the MAC as text already).
+    if not any(
+        hmac.compare_digest(mac_text, urlsafe_base64_encode(_token_mac(secret, raw_body)))
+        for secret in secrets
+    ):
         return None
     try:
         return orjson.loads(urlsafe_base64_decode(body))
@@ -106,6 +124,7 @@ def recommendation_token_read(*, tenant: Tenant, token: Any) -> ServedList:
         user_id=str(data["u"]),
         item_ids=[str(i) for i in data["i"]],
         served_at=datetime.fromtimestamp(int(data["ts"]), tz=UTC),
+        source_item_id=str(data.get("s") or ""),
     )
 
 
@@ -183,9 +202,12 @@ def feedback_record(*, tenant: Tenant, recommendation_id: str, item_id: str, act
             code=ServingError.INVALID_PARAMETER,
             fields={"item_id": ["was not in this recommendation"]},
         )
-    user = EndUser.objects.for_tenant(tenant).filter(external_id=served.user_id).first()
-    if user is None:
-        raise NotFound(f"No user {served.user_id!r}.")
+    user = None
+    if served.user_id or not served.source_item_id:
+        # A similar-items list asked for without a user is anonymous: its feedback has no user.
+        user = EndUser.objects.for_tenant(tenant).filter(external_id=served.user_id).first()
+        if user is None:
+            raise NotFound(f"No user {served.user_id!r}.")
     version_id = served.version_id
     if version_id is not None:
         from platform_core.jobs.models import ModelVersion
@@ -204,6 +226,7 @@ def feedback_record(*, tenant: Tenant, recommendation_id: str, item_id: str, act
                 "model_version_id": version_id,
                 "rank": served.item_ids.index(item_id) + 1,
                 "served_at": served.served_at,
+                "source_item_external_id": served.source_item_id,
             },
         )
         if created and version_id is not None:

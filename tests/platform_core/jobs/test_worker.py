@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from platform_core.jobs.models import JobKind, JobStatus, ModelVersion, TrainingJob, VersionState
@@ -27,65 +23,11 @@ from platform_core.jobs.selectors import model_version_active
 from platform_core.jobs.services import training_job_request, training_job_sweep_stale
 from platform_core.jobs.tasks import train_model
 from platform_core.profiles.models import UserProfile
+from platform_core.serving.model_cache import model_cache_clear
 from tests.platform_core.jobs.conftest import events_seed
+from tests.workers import worker_start, worker_stop
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-REPO = Path(__file__).resolve().parents[3]
-CELERY = str(Path(sys.executable).with_name("celery"))
-
-
-def _database_url() -> str:
-    """The URL of the test database this process uses (test_<name> on PostgreSQL)."""
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def _start_worker(env_extra: dict[str, str], log: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        **env_extra,
-        "DATABASE_URL": _database_url(),
-        "JOBS_HEARTBEAT_SECONDS": "1",
-        "PYTHONUNBUFFERED": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    return subprocess.Popen(
-        [
-            CELERY,
-            "-A",
-            "platform_core",
-            "worker",
-            "-Q",
-            "default,ml,profiles",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            f"test-{uuid.uuid4().hex[:6]}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: SIGKILL reaches the pool child too
-    )
-
-
-def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _wait(job: TrainingJob, statuses: tuple[str, ...], log: Path, timeout: float = 300) -> TrainingJob:
@@ -114,7 +56,7 @@ def worker_env(broker: dict[str, str], settings, tmp_path: Path) -> dict[str, st
 def test_a_real_worker_trains_promotes_and_ignores_a_duplicate(tenant, worker_env, tmp_path):
     events_seed(tenant, n_users=40, per_user=12)
     log = tmp_path / "worker.log"
-    proc = _start_worker(worker_env, log)
+    proc = worker_start(worker_env, log)
     try:
         job = training_job_request(
             tenant=tenant, config={"epochs": 8, "dim": 16, "max_minutes": 3, "seed": 1}, requested_by="test"
@@ -147,20 +89,45 @@ def test_a_real_worker_trains_promotes_and_ignores_a_duplicate(tenant, worker_en
         # Profiles rebuilt after training keep the embeddings training stored.
         assert UserProfile.objects.for_tenant(tenant).exclude(embedding=None).count() == 40
     finally:
-        _stop(proc)
+        worker_stop(proc)
 
 
-def test_a_worker_killed_mid_training_leaves_no_job_running_forever(tenant, worker_env, tmp_path):
-    events_seed(tenant, n_users=40, per_user=12)
-    active = ModelVersion.objects.for_tenant(tenant).create(
+def _old_version(tenant, artifacts: Path) -> ModelVersion:
+    """An active version with a real artifact over the seeded items, as a past training left it."""
+    from mlcore.artifacts import artifact_save
+    from tests.platform_core.serving.conftest import DIM, ENCODER_CONFIG, EVENT_TYPES, encoder_weights
+
+    item_ids = [f"i{i}" for i in range(20)]
+    weights = encoder_weights(len(item_ids), seed=3)
+    artifact_save(
+        artifacts / tenant.slug / "old",
+        algorithm="transformer",
+        config={"dim": DIM},
+        metrics={"transformer": {"val_ndcg@10": 0.3}},
+        item_ids=item_ids,
+        item_vectors=weights["item_emb"][1:].copy(),
+        item_popularity=np.ones(len(item_ids), np.float32),
+        event_types=EVENT_TYPES,
+        encoder_weights=weights,
+        encoder_config=ENCODER_CONFIG,
+    )
+    return ModelVersion.objects.for_tenant(tenant).create(
         tenant=tenant,
         algorithm="transformer",
-        artifact_path="old/1",
+        artifact_path=f"{tenant.slug}/old",
         state=VersionState.ACTIVE,
         activated_at=timezone.now(),
     )
+
+
+def test_a_worker_killed_mid_training_leaves_no_job_running_forever(
+    tenant, worker_env, tmp_path, api_client, settings
+):
+    events_seed(tenant, n_users=40, per_user=12)
+    worker_var = Path(worker_env["VAR_DIR"])
+    active = _old_version(tenant, worker_var / "artifacts")
     log = tmp_path / "worker.log"
-    proc = _start_worker(worker_env, log)
+    proc = worker_start(worker_env, log)
     try:
         job = training_job_request(
             # No early stopping: the training must still be running when the worker is killed.
@@ -182,11 +149,27 @@ def test_a_worker_killed_mid_training_leaves_no_job_running_forever(tenant, work
         proc.wait(timeout=30)
         job.refresh_from_db()
         assert job.status == JobStatus.RUNNING  # nothing could record the death…
-        # …so the sweeper does, once the heartbeat is older than JOBS_STALE_AFTER_SECONDS.
+        # What the dead training left: its work folder, and (had it died while uploading,
+        # a window too short to hit reliably) part of its artifact folder.
+        workdirs = list((worker_var / "tmp").glob(f"train-{job.pk}-*"))
+        assert workdirs, "the killed training left no work folder to clean"
+        partial = worker_var / "artifacts" / tenant.slug / str(job.pk)
+        partial.mkdir(parents=True)
+        (partial / "item_vectors.npy").write_bytes(b"half")
+        # …so the sweeper does, once the heartbeat is older than JOBS_STALE_AFTER_SECONDS,
+        # on the worker's host (its VAR_DIR).
+        settings.VAR_DIR = worker_var
         later = timezone.now() + timezone.timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
         assert training_job_sweep_stale(now=later) == [job.pk]
         job.refresh_from_db()
         assert job.status == JobStatus.FAILED and "Worker lost" in job.error
+        assert not any(w.exists() for w in workdirs) and not partial.exists()
+        assert (worker_var / "artifacts" / tenant.slug / "old" / "manifest.json").exists()
+        # The old version keeps serving.
         assert model_version_active(tenant=tenant) == active
+        model_cache_clear()
+        r = api_client.get("/api/v1/users/u1/recommendations?k=3")
+        assert r.status_code == 200, r.content
+        assert r.json()["model_version"] == active.pk and len(r.json()["items"]) == 3
     finally:
-        _stop(proc, signal.SIGKILL)
+        worker_stop(proc, signal.SIGKILL)
