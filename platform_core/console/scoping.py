@@ -167,20 +167,23 @@ class _TenantScope:
             return qs
         return qs.filter(**{f"{self.tenant_field}__in": allowed})
 
+    def _choices(self, db_field: models.Field, request: HttpRequest) -> QuerySet[Any]:
+        # The related admin's ordering, as Django would use, limited to the user's tenants.
+        related = self.get_field_queryset(None, db_field, request)  # type: ignore[attr-defined]
+        if related is None:
+            related = db_field.related_model._default_manager.all()
+        return rows_for_tenants(related, tenants_for_request(request))
+
     def formfield_for_foreignkey(
         self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any
     ) -> Any:
-        if "queryset" not in kwargs:
-            related = db_field.related_model._default_manager.all()
-            kwargs["queryset"] = rows_for_tenants(related, tenants_for_request(request))
+        kwargs.setdefault("queryset", self._choices(db_field, request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
     def formfield_for_manytomany(
         self, db_field: models.ManyToManyField, request: HttpRequest, **kwargs: Any
     ) -> Any:
-        if "queryset" not in kwargs:
-            related = db_field.related_model._default_manager.all()
-            kwargs["queryset"] = rows_for_tenants(related, tenants_for_request(request))
+        kwargs.setdefault("queryset", self._choices(db_field, request))
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
 
     def owns(self, request: HttpRequest, obj: Any) -> bool:

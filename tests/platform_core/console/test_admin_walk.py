@@ -208,7 +208,45 @@ def test_every_page_shows_nothing_of_tenant_b(client_a: Client, two_tenants: tup
             for query in ("", "?tenant=tenant-b", "?tenant=*"):
                 _assert_shows_nothing_of_b(client_a, url + query, b_urls, {200, 403})
             walked += 1
+    for app_label in {m._meta.app_label for m in admin.site._registry}:
+        hidden = app_label in SUPERUSER_ONLY_APPS
+        _assert_shows_nothing_of_b(client_a, f"/admin/{app_label}/", b_urls, {404} if hidden else {200})
     assert walked > 30
+
+
+def test_autocomplete_offers_nothing_of_tenant_b(client_a: Client, two_tenants: Any) -> None:
+    # The site-wide view behind autocomplete widgets, asked for every foreign key of every admin.
+    answered = 0
+    for model in admin.site._registry:
+        for field in model._meta.fields:
+            if not field.is_relation:
+                continue
+            query = {"app_label": model._meta.app_label, "model_name": model._meta.model_name}
+            response = client_a.get(
+                reverse("admin:autocomplete"), {**query, "field_name": field.name, "term": ""}
+            )
+            assert response.status_code in (200, 403, 404)
+            assert not any(marker in response.content.decode() for marker in B_MARKERS)
+            answered += response.status_code == 200 and bool(response.json()["results"])
+    assert answered  # some foreign keys do offer rows: A's
+
+
+def test_scoped_inlines_list_and_offer_only_the_operators_rows(staff_a: User, two_tenants: Any) -> None:
+    from platform_core.console.scoping import TenantScopedInline
+    from platform_core.plugins.models import TenantConfig, TenantConfigChange
+
+    class ChangesInline(TenantScopedInline):
+        model = TenantConfigChange
+
+    inline = ChangesInline(TenantConfig, admin.site)
+    request = _staff_request(staff_a)
+    a, b = two_tenants
+    assert {row.tenant_id for row in inline.get_queryset(request)} == {a.pk}
+    choices = inline.formfield_for_foreignkey(TenantConfigChange._meta.get_field("config"), request)
+    assert {row.tenant_id for row in choices.queryset} == {a.pk}
+    b_row = TenantConfigChange.unscoped.get(tenant=b)
+    assert not inline.has_view_permission(request, b_row.config)
+    assert inline.has_view_permission(request, TenantConfig.unscoped.get(tenant=a))
 
 
 def test_monitoring_shows_only_tenant_a_task_arguments(client_a: Client, two_tenants: Any) -> None:
