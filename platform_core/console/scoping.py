@@ -96,21 +96,15 @@ class TenantFormCheck(forms.BaseForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        instance = getattr(self, "instance", None)
-        own = data.get("tenant")
-        own_id = own.pk if isinstance(own, Tenant) else tenant_id_of(instance)
-        if isinstance(instance, Tenant):
-            own_id = instance.pk
+        own = data.get("tenant") or getattr(self, "instance", None)
+        own_id, allowed = tenant_id_of(own), self.allowed_tenant_ids
         for name, value in list(data.items()):
-            for row in value if isinstance(value, QuerySet | list) else [value]:
-                if not isinstance(row, models.Model):
-                    continue
-                tid = tenant_id_of(row)
-                allowed = self.allowed_tenant_ids
-                if tid is not None and allowed is not None and tid not in allowed:
-                    self.add_error(name, FOREIGN_TENANT)
-                elif tid is not None and own_id is not None and tid != own_id and name != "tenant":
-                    self.add_error(name, MIXED_TENANTS)
+            rows = value if isinstance(value, QuerySet | list) else [value]
+            tids = {tenant_id_of(row) for row in rows if isinstance(row, models.Model)} - {None}
+            if allowed is not None and tids - allowed:
+                self.add_error(name, FOREIGN_TENANT)
+            elif name != "tenant" and own_id is not None and tids - {own_id}:
+                self.add_error(name, MIXED_TENANTS)
         return data
 
 
@@ -227,7 +221,13 @@ class TenantScopedAdmin(_TenantScope, admin.ModelAdmin):
         return obj
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        for row in formset.save(commit=False) + list(formset.deleted_objects):
+        parent_tenant = tenant_id_of(form.instance)
+        for inline_form in formset.forms:
+            row = inline_form.instance
+            if not inline_form.has_changed():
+                continue
+            if _tenant_fk(type(row)) and row.tenant_id is None:
+                row.tenant_id = parent_tenant  # a new inline row is its parent's tenant's
             if not self.owns(request, row):
                 raise PermissionDenied(f"tenant: {FOREIGN_TENANT}.")
         super().save_formset(request, form, formset, change)

@@ -89,6 +89,14 @@ def _first_arg(task: dict[str, Any]) -> tuple[str, int] | None:
     return kind, args[0]
 
 
+def _task_tenant(task: dict[str, Any], job_tenant: dict[int, int]) -> int | None:
+    first = _first_arg(task)
+    if first is None:
+        return None
+    kind, value = first
+    return job_tenant.get(value) if kind == "job" else value
+
+
 def celery_status_scope(*, status: CeleryStatus, tenant_ids: frozenset[int] | None) -> CeleryStatus:
     """``status`` showing only the running tasks of ``tenant_ids`` (None: all tenants).
 
@@ -102,14 +110,7 @@ def celery_status_scope(*, status: CeleryStatus, tenant_ids: frozenset[int] | No
     # unscoped: the tasks may be any tenant's; the filter below keeps the user's.
     job_tenant = dict(TrainingJob.unscoped.filter(pk__in=job_ids).values_list("pk", "tenant_id"))
     for worker in status.workers.values():
-        mine = []
-        for task in worker["active"]:
-            first = _first_arg(task)
-            tenant_id = (
-                None if first is None else (job_tenant.get(first[1]) if first[0] == "job" else first[1])
-            )
-            if tenant_id in tenant_ids:
-                mine.append(task)
+        mine = [task for task in worker["active"] if _task_tenant(task, job_tenant) in tenant_ids]
         worker["hidden"] = len(worker["active"]) - len(mine)
         worker["active"] = mine
     return status

@@ -441,3 +441,27 @@ def test_celery_models_are_superuser_only(client_a: Client, two_tenants: Any) ->
     row = PeriodicTask.objects.get(name="bbbsecret-periodic")
     assert client_a.post(_url(PeriodicTask, "delete", row.pk), {"post": "yes"}).status_code == 403
     assert PeriodicTask.objects.filter(pk=row.pk).exists()
+
+
+def test_an_inline_save_cannot_touch_another_tenants_row(staff_a: User, two_tenants: Any) -> None:
+    from types import SimpleNamespace
+
+    from django.core.exceptions import PermissionDenied
+
+    from platform_core.plugins.models import TenantConfig, TenantConfigChange
+
+    a, b = two_tenants
+    model_admin = admin.site._registry[TenantConfig]
+    parent = SimpleNamespace(instance=TenantConfig.unscoped.get(tenant=a))
+    saved: list[Any] = []
+
+    def formset_of(row: Any) -> Any:
+        inline_form = SimpleNamespace(instance=row, has_changed=lambda: True)
+        return SimpleNamespace(forms=[inline_form], save=lambda: saved.append(row))
+
+    foreign = TenantConfigChange.unscoped.get(tenant=b)
+    with pytest.raises(PermissionDenied):
+        model_admin.save_formset(_staff_request(staff_a), parent, formset_of(foreign), True)
+    new = TenantConfigChange(config=parent.instance)
+    model_admin.save_formset(_staff_request(staff_a), parent, formset_of(new), True)
+    assert saved == [new] and new.tenant_id == a.pk  # a new inline row takes its parent's tenant
