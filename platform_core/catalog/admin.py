@@ -1,13 +1,15 @@
 """Console pages for end users and items.
 
-Attributes are shown read-only with sensitive values masked: writes go
-through the API's services, which validate them against the domain schema
-and encrypt sensitive fields (an admin form would bypass both).
+Attributes are shown read-only with sensitive values masked, and rows are
+neither added nor renamed here: writes go through the API's services, which
+validate ids and attributes against the domain schema and encrypt sensitive
+fields (an admin form would bypass both). Items can be (de)activated.
 """
 
 from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from platform_core.catalog.models import EndUser, Item
@@ -22,6 +24,15 @@ class _AttributesAdmin(TenantScopedAdmin):
     search_fields = ("external_id",)
     list_select_related = ("tenant",)
     show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Rows come from the API, whose services check the id and the
+        # attributes against the domain schema; an admin form would check neither.
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # Moving or renaming a row would orphan its events and skip the id rules.
+        return ("tenant", "external_id", *super().get_readonly_fields(request, obj))
 
     @admin.display(description="attributes (sensitive values masked)")
     def attributes_display(self, obj: Any) -> str:

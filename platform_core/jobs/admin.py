@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -14,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from platform_core.common.errors import ServiceError
+from platform_core.console.scoping import TenantScopedAdmin, tenant_ids_for_request
 from platform_core.jobs import services
 from platform_core.jobs.charts import line_chart_svg
 from platform_core.jobs.models import (
@@ -25,7 +27,6 @@ from platform_core.jobs.models import (
     VersionState,
 )
 from platform_core.tenancy.models import Tenant
-from platform_core.tenancy.selectors import tenant_list_for_staff
 
 _STATUS_COLORS = {
     JobStatus.PENDING: "#6b7280",
@@ -34,16 +35,6 @@ _STATUS_COLORS = {
     JobStatus.FAILED: "#dc2626",
     JobStatus.CANCELLED: "#a16207",
 }
-
-
-class _TenantLimitedAdmin(admin.ModelAdmin):
-    """Staff who are not superusers see only the tenants they are members of."""
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = super().get_queryset(request).select_related("tenant")
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(tenant__in=tenant_list_for_staff(user=request.user))
 
 
 def _request(modeladmin: admin.ModelAdmin, request: HttpRequest, tenants: set[Tenant], kind: str) -> None:
@@ -58,7 +49,8 @@ def _request(modeladmin: admin.ModelAdmin, request: HttpRequest, tenants: set[Te
 
 
 @admin.register(TrainingJob)
-class TrainingJobAdmin(_TenantLimitedAdmin):
+class TrainingJobAdmin(TenantScopedAdmin):
+    list_select_related = ("tenant",)
     list_display = (
         "id",
         "tenant",
@@ -165,10 +157,15 @@ class TrainingJobAdmin(_TenantLimitedAdmin):
         return extra + super().get_urls()
 
     def monitoring_view(self, request: HttpRequest) -> TemplateResponse:
-        from platform_core.jobs.monitoring import celery_status_get
+        from platform_core.jobs.monitoring import celery_status_get, celery_status_scope
 
-        status = celery_status_get(timeout=1.0)
-        jobs = self.get_queryset(request)
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        status = celery_status_scope(
+            status=celery_status_get(timeout=1.0), tenant_ids=tenant_ids_for_request(request)
+        )
+        jobs = self.get_queryset(request).select_related("tenant")
+        superuser = request.user.is_superuser  # Celery's own tables are theirs alone
         context = {
             **self.admin_site.each_context(request),
             "title": "Workers and queues",
@@ -176,15 +173,16 @@ class TrainingJobAdmin(_TenantLimitedAdmin):
             "running": jobs.filter(status=JobStatus.RUNNING),
             "pending": jobs.filter(status=JobStatus.PENDING).count(),
             "failed_recent": jobs.filter(status=JobStatus.FAILED)[:10],
-            "task_results_url": reverse("admin:django_celery_results_taskresult_changelist"),
-            "periodic_url": reverse("admin:django_celery_beat_periodictask_changelist"),
+            "task_results_url": superuser and reverse("admin:django_celery_results_taskresult_changelist"),
+            "periodic_url": superuser and reverse("admin:django_celery_beat_periodictask_changelist"),
             "refresh_seconds": 5,
         }
         return TemplateResponse(request, "jobs/monitoring.html", context)
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(_TenantLimitedAdmin):
+class ModelVersionAdmin(TenantScopedAdmin):
+    list_select_related = ("tenant", "job")
     list_display = (
         "id",
         "tenant",
@@ -253,7 +251,9 @@ class ModelVersionAdmin(_TenantLimitedAdmin):
         return extra + super().get_urls()
 
     def chart_view(self, request: HttpRequest) -> TemplateResponse:
-        versions = self.get_queryset(request).order_by("created_at")
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        versions = self.get_queryset(request).select_related("tenant").order_by("created_at")
         tenants = sorted({v.tenant for v in versions}, key=lambda t: t.slug)
         slug = request.GET.get("tenant") or (tenants[0].slug if tenants else "")
         charts = []
@@ -290,7 +290,8 @@ def _tenant_chart(tenant: Tenant, versions: list[ModelVersion]) -> dict[str, Any
 
 
 @admin.register(TenantSchedule)
-class TenantScheduleAdmin(admin.ModelAdmin):
+class TenantScheduleAdmin(TenantScopedAdmin):
+    list_select_related = ("tenant", "updated_by")
     list_display = (
         "tenant",
         "enabled",
@@ -302,12 +303,6 @@ class TenantScheduleAdmin(admin.ModelAdmin):
     list_editable = ("enabled", "retrain_every_hours", "profiles_every_hours")
     readonly_fields = ("updated_at", "updated_by")
     actions = ("retrain_now", "rebuild_profiles_now")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[TenantSchedule]:
-        qs = super().get_queryset(request).select_related("tenant", "updated_by")
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(tenant__in=tenant_list_for_staff(user=request.user))
 
     def save_model(self, request: HttpRequest, obj: TenantSchedule, form: Any, change: bool) -> None:
         obj.updated_by = request.user

@@ -8,7 +8,13 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 
-from platform_core.console.scoping import tenants_for_request
+from platform_core.console.scoping import (
+    TenantScopedAdmin,
+    TenantScopedInline,
+    rows_for_tenants,
+    scoped_form,
+    tenants_for_request,
+)
 from platform_core.plugins.forms import TenantConfigAddForm, config_form_class
 from platform_core.plugins.models import ConfigChangeSource, TenantConfig, TenantConfigChange
 from platform_core.plugins.selectors import tenant_plugin_get
@@ -16,18 +22,12 @@ from platform_core.plugins.services import tenant_config_update
 from platform_core.tenancy.models import Tenant
 
 
-def _visible_tenants(request: HttpRequest):  # type: ignore[no-untyped-def]
-    """Superusers see every tenant; other staff only the tenants they belong to."""
-    allowed = tenants_for_request(request)
-    return Tenant.objects.all() if allowed is None else allowed
-
-
 def _diff_html(change: TenantConfigChange) -> str:
     rows = [(k, repr(old), repr(new)) for k, (old, new) in change.diff.items()]
     return format_html_join("", "<div><b>{}</b>: {} → {}</div>", rows) or "—"
 
 
-class TenantConfigChangeInline(admin.TabularInline):
+class TenantConfigChangeInline(TenantScopedInline, admin.TabularInline):
     model = TenantConfigChange
     extra = 0
     can_delete = False
@@ -47,7 +47,7 @@ class TenantConfigChangeInline(admin.TabularInline):
 
 
 @admin.register(TenantConfig)
-class TenantConfigAdmin(admin.ModelAdmin):
+class TenantConfigAdmin(TenantScopedAdmin):
     list_display = ("tenant", "domain", "updated_at", "updated_by")
     list_select_related = ("tenant", "updated_by")
     search_fields = ("tenant__slug",)
@@ -57,10 +57,6 @@ class TenantConfigAdmin(admin.ModelAdmin):
     def domain(self, obj: TenantConfig) -> str:
         return obj.tenant.domain
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        # unscoped: the console lists many tenants; membership limits which.
-        return TenantConfig.unscoped.filter(tenant__in=_visible_tenants(request)).select_related("tenant")
-
     def get_readonly_fields(self, request: HttpRequest, obj: TenantConfig | None = None) -> tuple[str, ...]:
         return ("tenant", "updated_at", "updated_by") if obj else ()
 
@@ -68,12 +64,13 @@ class TenantConfigAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: TenantConfig | None = None, change: bool = False, **kwargs: Any
     ):  # type: ignore[no-untyped-def]
         if obj is None:
-            form = type("TenantConfigAddForm", (TenantConfigAddForm,), {})  # a fresh class per request
-            form.base_fields["tenant"].queryset = _visible_tenants(request).exclude(
-                pk__in=TenantConfig.unscoped.values("tenant")
+            form = scoped_form(TenantConfigAddForm, request)  # a fresh class per request
+            form.base_fields["tenant"].queryset = rows_for_tenants(
+                Tenant.objects.exclude(pk__in=TenantConfig.unscoped.values("tenant")),
+                tenants_for_request(request),
             )
             return form
-        return config_form_class(tenant_plugin_get(tenant=obj.tenant))
+        return scoped_form(config_form_class(tenant_plugin_get(tenant=obj.tenant)), request)
 
     def save_model(self, request: HttpRequest, obj: TenantConfig, form: Any, change: bool) -> None:
         values = form.config_values() if change else {}
@@ -85,7 +82,7 @@ class TenantConfigAdmin(admin.ModelAdmin):
 
 
 @admin.register(TenantConfigChange)
-class TenantConfigChangeAdmin(admin.ModelAdmin):
+class TenantConfigChangeAdmin(TenantScopedAdmin):
     list_display = ("tenant", "changed_at", "changed_by_name", "source", "changes")
     list_filter = ("source",)
     list_select_related = ("tenant",)
@@ -95,12 +92,6 @@ class TenantConfigChangeAdmin(admin.ModelAdmin):
     @admin.display(description="old → new")
     def changes(self, obj: TenantConfigChange) -> str:
         return _diff_html(obj)
-
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        # unscoped: the console's log spans the staff user's tenants.
-        return TenantConfigChange.unscoped.filter(tenant__in=_visible_tenants(request)).select_related(
-            "tenant"
-        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

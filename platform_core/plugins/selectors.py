@@ -10,13 +10,32 @@ from django.conf import settings
 from django.core.cache import cache
 
 from domains.base import ConfigValues, DomainPlugin
-from domains.registry import plugin_get
+from domains.registry import PluginError, plugin_get
+from platform_core.common.errors import ServiceError
+from platform_core.plugins.errors import PluginsError
 from platform_core.plugins.models import TenantConfig, TenantConfigChange
 from platform_core.tenancy.models import Tenant
 
 
 def tenant_plugin_get(*, tenant: Tenant) -> DomainPlugin:
-    return plugin_get(tenant.domain)
+    """The tenant's domain plugin.
+
+    Raises:
+        ServiceError: (503) no registered plugin has the tenant's domain id;
+            the console refuses such a domain, but a row written around it
+            (or a plugin removed from settings) must not turn every API call
+            of the tenant into an HTML 500.
+    """
+    try:
+        return plugin_get(tenant.domain)
+    except PluginError:
+        raise ServiceError(
+            f"tenant.domain: {tenant.domain!r} names no registered domain plugin; "
+            "an operator must set a registered one in the console.",
+            code=PluginsError.UNKNOWN_DOMAIN,
+            fields={"tenant.domain": ["must name a registered domain plugin"]},
+            status_code=503,
+        ) from None
 
 
 def config_cache_key(tenant: Tenant) -> str:

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from platform_core.console.scoping import TenantScopedAdmin
 from platform_core.profiles.models import UserProfile
-from platform_core.tenancy.selectors import tenant_list_for_staff
 
 
 @admin.register(UserProfile)
-class UserProfileAdmin(admin.ModelAdmin):
+class UserProfileAdmin(TenantScopedAdmin):
     list_display = ("user", "tenant", "segment", "n_events", "top_interests", "has_embedding", "computed_at")
     list_filter = ("segment", "tenant")
     search_fields = ("user__external_id",)
@@ -25,12 +24,6 @@ class UserProfileAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[UserProfile]:
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(tenant__in=tenant_list_for_staff(user=request.user))
 
     @admin.display(description="interests")
     def top_interests(self, profile: UserProfile) -> str:

@@ -8,22 +8,18 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from platform_core.console.scoping import TenantScopedAdmin
 from platform_core.serving.models import ModelVersionServingStats, RecommendationFeedback
-from platform_core.tenancy.selectors import tenant_list_for_staff
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.2%}"
 
 
-class _TenantLimited(admin.ModelAdmin):
-    """Staff who are not superusers see only their tenants' rows; everything is read-only."""
+class _ReadOnly(TenantScopedAdmin):
+    """Serving's rows are written by the API only; the console shows them."""
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = super().get_queryset(request).select_related("tenant")
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(tenant__in=tenant_list_for_staff(user=request.user))
+    list_select_related = ("tenant",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -33,7 +29,7 @@ class _TenantLimited(admin.ModelAdmin):
 
 
 @admin.register(ModelVersionServingStats)
-class ModelVersionServingStatsAdmin(_TenantLimited):
+class ModelVersionServingStatsAdmin(_ReadOnly):
     list_display = (
         "model_version", "tenant", "state", "algorithm", "offline_metric", "offline_value",
         "lists_served", "items_shown", "clicks", "conversions", "dismissals", "ctr_display", "conversion_display",
@@ -72,7 +68,7 @@ class ModelVersionServingStatsAdmin(_TenantLimited):
 
 
 @admin.register(RecommendationFeedback)
-class RecommendationFeedbackAdmin(_TenantLimited):
+class RecommendationFeedbackAdmin(_ReadOnly):
     list_display = ("created_at", "tenant", "model_version", "item_external_id", "rank", "action")
     list_filter = ("tenant", "action")
     search_fields = ("item_external_id",)

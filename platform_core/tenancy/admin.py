@@ -13,10 +13,17 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from platform_core.catalog.models import EndUser, Item
-from platform_core.console.scoping import TenantScopedAdmin, tenants_for_request
+from platform_core.console.scoping import SuperuserOnlyAdmin, TenantScopedAdmin
 from platform_core.events.models import Event
 from platform_core.tenancy.models import ApiKey, ApiKeyScope, Tenant, TenantMembership
-from platform_core.tenancy.services import api_key_create, api_key_revoke
+from platform_core.tenancy.services import (
+    TENANT_EDITABLE,
+    api_key_create,
+    api_key_revoke,
+    tenant_create,
+    tenant_field_errors,
+    tenant_update,
+)
 
 
 def _count_of(model: type, field: str = "tenant") -> Coalesce:
@@ -37,8 +44,34 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ()
 
 
+def _domain_choices() -> list[tuple[str, str]]:
+    from domains.registry import plugin_list
+
+    return sorted((p.id, f"{p.id} ({p.label})" if p.label else p.id) for p in plugin_list())
+
+
+class TenantForm(forms.ModelForm):
+    """A tenant's fields, checked by the rules ``tenant_create``/``tenant_update`` apply."""
+
+    domain = forms.ChoiceField(choices=_domain_choices, help_text="The tenant's domain plugin.")
+
+    class Meta:
+        model = Tenant
+        fields = TENANT_EDITABLE
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "slug" in data and "domain" in data:
+            errors = tenant_field_errors(slug=data["slug"], domain=data["domain"], tenant_pk=self.instance.pk)
+            for name, rules in errors.items():
+                self.add_error(name, rules)
+        return data
+
+
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(TenantScopedAdmin):
+    tenant_field = "pk"  # a tenant is its own scope
+    form = TenantForm
     list_display = ("slug", "name", "domain", "n_users", "n_items", "n_events", "n_keys", "created_at")
     search_fields = ("slug", "name")
     list_filter = ("domain",)
@@ -46,7 +79,7 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = (MembershipInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
-        qs = (
+        return (
             super()
             .get_queryset(request)
             .annotate(
@@ -56,11 +89,18 @@ class TenantAdmin(admin.ModelAdmin):
                 keys_count=Count("api_keys", distinct=True),
             )
         )
-        allowed = tenants_for_request(request)
-        return qs if allowed is None else qs.filter(pk__in=allowed)
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         return self.inlines if request.user.is_superuser else ()
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        values = {name: form.cleaned_data[name] for name in TENANT_EDITABLE if name in form.cleaned_data}
+        if change:
+            tenant_update(tenant=obj, changes={k: v for k, v in values.items() if k in form.changed_data})
+            return
+        created = tenant_create(**values)
+        # The admin goes on with ``obj`` (inlines, log entry, redirect): make it the saved row.
+        obj.pk, obj.created_at, obj._state.adding = created.pk, created.created_at, False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_superuser)
@@ -120,11 +160,6 @@ class ApiKeyAdmin(TenantScopedAdmin):
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
             return super().save_model(request, obj, form, change)
-        allowed = tenants_for_request(request)
-        if allowed is not None and not allowed.filter(pk=obj.tenant_id).exists():
-            from django.core.exceptions import PermissionDenied
-
-            raise PermissionDenied("Not a tenant you belong to.")
         created = api_key_create(tenant=obj.tenant, scopes=form.cleaned_data["scopes"], name=obj.name)
         # The admin goes on with ``obj`` (log entry, redirect): make it the saved row.
         obj.__dict__.update({k: v for k, v in created.api_key.__dict__.items() if k != "_state"})
@@ -158,22 +193,9 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
 
 @admin.register(TenantMembership)
-class TenantMembershipAdmin(admin.ModelAdmin):
+class TenantMembershipAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
+    """Who may act for which tenant: granting it is a superuser's decision."""
+
     list_display = ("user", "tenant", "created_at")
     list_filter = ("tenant",)
     search_fields = ("user__username", "tenant__slug")
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_superuser)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_superuser)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_superuser)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_superuser)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_superuser)

@@ -1,7 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+def tenant_domain_error(domain: str) -> str | None:
+    """Why ``domain`` cannot be a tenant's domain (no registered plugin has that id), or None."""
+    from domains.registry import PluginError, plugin_get
+
+    try:
+        plugin_get(domain)
+    except PluginError as exc:
+        return str(exc)
+    return None
 
 
 class Tenant(models.Model):
@@ -20,6 +35,24 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        """Field checks, and the domain must name a registered plugin.
+
+        Plugins are code, not rows, so no database constraint can say it; a
+        tenant whose domain has no plugin fails every API call it makes.
+        """
+        errors: dict[str, Any] = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if "domain" not in errors and "domain" not in (exclude or ()):
+            problem = tenant_domain_error(self.domain)
+            if problem:
+                errors["domain"] = [problem]
+        if errors:
+            raise ValidationError(errors)
 
 
 class ApiKeyScope(models.TextChoices):
