@@ -155,6 +155,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "platform_core.common.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # OPTIONS lists the allowed methods and nothing else (docs/api.md, "Methods and scopes").
+    "DEFAULT_METADATA_CLASS": "platform_core.api.auth.AllowedMethodsMetadata",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Behaviour platform API",

@@ -12,11 +12,10 @@ from dataclasses import asdict
 from typing import Any
 
 from django.http import QueryDict
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from platform_core.api.auth import ApiPrincipal
 from platform_core.api.lean import LeanGetMixin
 from platform_core.api.renderers import JsonOnlyNegotiation, OrjsonRenderer
 from platform_core.common.api import TenantAPIView
@@ -213,13 +212,7 @@ class FeedbackInput(serializers.Serializer):
 class FeedbackApi(TenantAPIView):
     """POST /feedback {recommendation_id, item_id, action: click|convert|dismiss}."""
 
-    required_scope = None  # either of two scopes: checked below
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        principal = request.auth
-        if isinstance(principal, ApiPrincipal) and not ({"ingest", "read", "admin"} & principal.scopes):
-            raise exceptions.PermissionDenied("Feedback needs an API key with the 'ingest' or 'read' scope.")
+    required_scopes = {"POST": ("ingest", "read")}  # either will do (admin holds both)
 
     def post(self, request: Request) -> Response:
         data = FeedbackInput(data=request.data)
