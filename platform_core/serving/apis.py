@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.http import QueryDict
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,7 +21,7 @@ from platform_core.api.lean import LeanGetMixin
 from platform_core.api.renderers import JsonOnlyNegotiation, OrjsonRenderer
 from platform_core.common.api import TenantAPIView
 from platform_core.common.errors import ValidationFailed
-from platform_core.serving import selectors, services
+from platform_core.serving import openapi, selectors, services
 from platform_core.serving.errors import ServingError
 from platform_core.serving.models import FeedbackAction
 from platform_core.serving.selectors import RecommendationList
@@ -60,7 +61,7 @@ def _json_object_param(query: QueryDict, name: str) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: nested past Python's stack
         value = None
     if not isinstance(value, dict):
         raise ValidationFailed(
@@ -113,6 +114,7 @@ def _list_body(result: RecommendationList, explain: bool) -> dict[str, Any]:
     }
 
 
+@extend_schema_view(**openapi.recommendations())
 class RecommendationsApi(LeanGetMixin, TenantAPIView):
     """GET /users/{id}/recommendations?k=&filter=&filter_params=&explain=&explore=&context=."""
 
@@ -135,6 +137,7 @@ class RecommendationsApi(LeanGetMixin, TenantAPIView):
         return _list_body(result, explain)
 
 
+@extend_schema_view(**openapi.similar_items())
 class SimilarItemsApi(LeanGetMixin, TenantAPIView):
     """GET /items/{id}/similar?k=&filter=&filter_params=&user=."""
 
@@ -157,6 +160,7 @@ class SimilarItemsApi(LeanGetMixin, TenantAPIView):
         return body
 
 
+@extend_schema_view(**openapi.popular())
 class PopularApi(TenantAPIView):
     """GET /popular?window=7d&k=&filter=&filter_params=."""
 
@@ -175,6 +179,7 @@ class PopularApi(TenantAPIView):
         return Response({"window": window, "items": [asdict(i) for i in items]})
 
 
+@extend_schema_view(**openapi.profile())
 class ProfileApi(TenantAPIView):
     """GET /users/{id}/profile?embedding=true."""
 
@@ -191,6 +196,7 @@ class ProfileApi(TenantAPIView):
         return Response(body)
 
 
+@extend_schema_view(**openapi.risk())
 class RiskApi(TenantAPIView):
     """GET /users/{id}/risk."""
 
@@ -209,6 +215,7 @@ class FeedbackInput(serializers.Serializer):
     action = serializers.ChoiceField(choices=FeedbackAction.values)
 
 
+@extend_schema_view(**openapi.feedback(FeedbackInput))
 class FeedbackApi(TenantAPIView):
     """POST /feedback {recommendation_id, item_id, action: click|convert|dismiss}."""
 

@@ -59,3 +59,13 @@ def test_pages_outside_the_api_keep_djangos_html_404():
 def test_schema_and_docs_still_answer(client):
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["filter_params", "context"])
+def test_json_query_parameters_nested_past_the_stack_answer_400(api_client, name):
+    deep = '{"a": ' * 5000 + "1" + "}" * 5000
+    r = api_client.get(
+        "/api/v1/popular" if name == "filter_params" else "/api/v1/users/u1/recommendations", {name: deep}
+    )
+    assert r.status_code == 400
+    assert _error(r)["fields"] == {name: ["must be a JSON object"]}
