@@ -121,8 +121,6 @@ class HasApiKey(permissions.BasePermission):
         return True
 
 
-#: What a view declares for a method: one scope, or a tuple of scopes any one of which will do.
-ScopeSpec = str | tuple[str, ...]
 ANY_VALID_KEY: tuple[str, ...] = ()  # OPTIONS: no scope, but a valid key
 
 

@@ -32,7 +32,7 @@ def _routes_to_an_api_view(path: str) -> bool:
 
 def _not_found(request: HttpRequest) -> JsonResponse:
     path = request.path
-    message = f"No API endpoint at {path}."
+    message = f"No API endpoint at {path[:200]}."
     if path.endswith("/") and path != API_PREFIX and _routes_to_an_api_view(path.rstrip("/")):
         # Our routes have no trailing slash (except /api/schema/ and /api/docs/).
         message += f" Did you mean {path.rstrip('/')} (without the trailing slash)?"
