@@ -172,6 +172,8 @@ REST_FRAMEWORK = {
     # Proxies in front that append to X-Forwarded-For; 0: the client address is REMOTE_ADDR (a
     # client cannot pick its own address to slip past the failed-authentication throttle).
     "NUM_PROXIES": API_NUM_PROXIES,
+    # OPTIONS lists the allowed methods and nothing else (docs/api.md, "Methods and scopes").
+    "DEFAULT_METADATA_CLASS": "platform_core.api.auth.AllowedMethodsMetadata",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Behaviour platform API",
@@ -181,6 +183,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The one error shape on every /api/v1 operation (platform_core/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "platform_core.api.schema.error_responses_hook",
+    ],
 }
 
 CACHES = {

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
+from rest_framework.metadata import BaseMetadata
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -127,7 +129,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class HasApiKey(permissions.BasePermission):
-    """Any valid key; views narrow it with ``required_scope``."""
+    """A valid key holding the scope the view declares for the request's method.
+
+    The rules (docs/api.md, "Methods and scopes"), failing closed:
+
+    - HEAD needs GET's scope: it answers the same status and headers as GET.
+    - OPTIONS needs a valid key of the tenant and nothing more: it answers only the
+      methods the endpoint allows (:class:`AllowedMethodsMetadata`), no object lookup,
+      no field descriptions, so it shows nothing the public OpenAPI document does not.
+    - A method the view does not implement passes here and DRF answers 405.
+    - A method the view implements but declares no scope for is refused (403).
+    """
 
     message = "This endpoint needs an API key."
 
@@ -136,20 +148,62 @@ class HasApiKey(permissions.BasePermission):
         if not isinstance(principal, ApiPrincipal):
             auth_failure_count(request)
             return False
-        scope = _required_scope(request, view)
-        if scope and scope not in principal.scopes and "admin" not in principal.scopes:
-            raise exceptions.PermissionDenied(
-                f"This API key lacks the '{scope}' scope (it has: {', '.join(sorted(principal.scopes))})."
-            )
+        if not _implements(view, request.method or ""):
+            return True  # dispatch answers 405 (the allowed methods are public anyway)
+        scopes = required_scopes_for(view, request.method or "")
+        if not scope_allows(principal, scopes):
+            raise exceptions.PermissionDenied(_lacking_message(request.method or "", scopes, principal))
         return True
 
 
-def _required_scope(request: Request, view: object) -> str | None:
-    """``required_scopes = {"GET": "read", "POST": "ingest"}`` or ``required_scope = "read"`` on the view."""
+ANY_VALID_KEY: tuple[str, ...] = ()  # OPTIONS: no scope, but a valid key
+
+
+def required_scopes_for(view: object, method: str) -> tuple[str, ...] | None:
+    """The scopes (any one suffices) ``method`` needs on ``view``; None: nothing declared.
+
+    Views declare ``required_scopes = {"GET": "read", "POST": "ingest"}`` (a value may be
+    a tuple of alternatives; ``"*"`` covers the methods not named) or one
+    ``required_scope`` for every method. HEAD is looked up as GET.
+    """
+    method = method.upper()
+    if method == "OPTIONS":
+        return ANY_VALID_KEY
+    if method == "HEAD":
+        method = "GET"
     by_method = getattr(view, "required_scopes", None)
-    if by_method:
-        return by_method.get(request.method, by_method.get("*"))
-    return getattr(view, "required_scope", None)
+    spec = by_method.get(method, by_method.get("*")) if by_method else getattr(view, "required_scope", None)
+    if spec is None or spec == ():
+        return None  # an undeclared method or an explicit None: refused, never "any key"
+    return (spec,) if isinstance(spec, str) else tuple(spec)
+
+
+def scope_allows(principal: ApiPrincipal, scopes: tuple[str, ...] | None) -> bool:
+    """Whether the key may call a method needing ``scopes`` (``admin`` holds every scope)."""
+    if scopes is None:
+        return False
+    return not scopes or "admin" in principal.scopes or bool(principal.scopes.intersection(scopes))
+
+
+def _implements(view: object, method: str) -> bool:
+    # Django's View.setup() gives a view with ``get`` a ``head`` too; APIView has ``options``.
+    name = method.lower()
+    return name in getattr(view, "http_method_names", ()) and hasattr(view, name)
+
+
+def _lacking_message(method: str, scopes: tuple[str, ...] | None, principal: ApiPrincipal) -> str:
+    held = ", ".join(sorted(principal.scopes))
+    if scopes is None:
+        return f"No scope is declared for {method} on this endpoint, so no key may call it."
+    wanted = " or ".join(f"'{s}'" for s in scopes)
+    return f"This API key lacks the {wanted} scope (it has: {held})."
+
+
+class AllowedMethodsMetadata(BaseMetadata):
+    """OPTIONS answers the allowed methods only (DRF's default adds names, descriptions, fields)."""
+
+    def determine_metadata(self, request: Request, view: Any) -> dict[str, Any]:
+        return {"methods": list(view.allowed_methods)}
 
 
 def request_tenant(request: Request) -> Tenant:

@@ -29,6 +29,8 @@ from platform_core.api.auth import (
     ApiPrincipal,
     HasApiKey,
     principal_for_key,
+    required_scopes_for,
+    scope_allows,
     touch_last_used,
 )
 from platform_core.api.renderers import OrjsonRenderer
@@ -75,8 +77,7 @@ class LeanGetMixin:
         principal = principal_for_key(raw_key)
         if principal is None:
             return None
-        scope = view.required_scope
-        if scope and scope not in principal.scopes and "admin" not in principal.scopes:
+        if not scope_allows(principal, required_scopes_for(view, "GET")):
             return None
         throttle_request = _ThrottleRequest(request, principal)
         # A refusal leaves the count as it was, so DRF, asked next, refuses too and answers 429
@@ -87,7 +88,8 @@ class LeanGetMixin:
         return principal
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method != "GET" or getattr(self, "required_scopes", None):
+        # Only GET: HEAD, OPTIONS and every other method go through DRF's dispatch and its checks.
+        if request.method != "GET":
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         principal = self._lean_principal(request)
         if principal is None:

@@ -121,7 +121,10 @@ class UserDetailApi(TenantAPIView):
         user = selectors.enduser_get_for_tenant(tenant=self.tenant, external_id=external_id)
         return Response(_user_out(user, listing=False))
 
-    @extend_schema(request=inline_serializer("UserPut", {"attributes": _ATTRS}), responses=_USER_OUT)
+    @extend_schema(
+        request=inline_serializer("UserPut", {"attributes": _ATTRS}),
+        responses={200: _USER_OUT, 201: _USER_OUT},
+    )
     def put(self, request: Request, external_id: str) -> Response:
         data = _body(request)
         extra = set(data) - {"attributes"}
@@ -132,7 +135,7 @@ class UserDetailApi(TenantAPIView):
         )
         return Response(_user_out(user, listing=False), status=201 if created else 200)
 
-    @extend_schema(responses=_DELETED_OUT)
+    @extend_schema(responses={200: _DELETED_OUT})
     def delete(self, request: Request, external_id: str) -> Response:
         deleted = services.enduser_erase(tenant=self.tenant, external_id=external_id)
         return Response({"deleted": deleted})
@@ -188,7 +191,7 @@ class ItemDetailApi(TenantAPIView):
         request=inline_serializer(
             "ItemPut", {"attributes": _ATTRS, "active": serializers.BooleanField(default=True)}
         ),
-        responses=_ITEM_OUT,
+        responses={200: _ITEM_OUT, 201: _ITEM_OUT},
     )
     def put(self, request: Request, external_id: str) -> Response:
         data = _body(request)
@@ -203,7 +206,7 @@ class ItemDetailApi(TenantAPIView):
         )
         return Response(_item_out(item, listing=False), status=201 if created else 200)
 
-    @extend_schema(responses=_DELETED_OUT)
+    @extend_schema(responses={200: _DELETED_OUT})
     def delete(self, request: Request, external_id: str) -> Response:
         deleted = services.item_delete(tenant=self.tenant, external_id=external_id)
         return Response({"deleted": deleted})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,6 +49,11 @@ _VERSION_OUT = inline_serializer(
         "activated_at": serializers.DateTimeField(allow_null=True),
     },
 )
+
+
+def _conflict(when: str) -> OpenApiResponse:
+    # The body is the one error shape (added by platform_core.api.schema's hook).
+    return OpenApiResponse(description=f"Conflict: {when}.")
 
 
 def _iso(value: Any) -> str | None:
@@ -100,7 +105,11 @@ class ModelTrainApi(TenantAPIView):
 
     required_scope = "admin"
 
-    @extend_schema(request=TrainRequestSerializer, responses={202: _JOB_OUT}, operation_id="models_train")
+    @extend_schema(
+        request=TrainRequestSerializer,
+        responses={202: _JOB_OUT, 409: _conflict("a training job of this tenant is pending or running")},
+        operation_id="models_train",
+    )
     def post(self, request: Request) -> Response:
         body = TrainRequestSerializer(data=request.data if request.data is not None else {})
         body.is_valid(raise_exception=True)
@@ -136,6 +145,9 @@ class ModelListApi(TenantAPIView):
                 },
             )
         },
+        parameters=[
+            OpenApiParameter("limit", int, description="at most this many versions, 1 to 500 (default 50)")
+        ],
         operation_id="models_list",
     )
     def get(self, request: Request) -> Response:
@@ -157,7 +169,11 @@ class ModelPromoteApi(TenantAPIView):
 
     required_scope = "admin"
 
-    @extend_schema(request=None, responses={200: _VERSION_OUT}, operation_id="models_promote")
+    @extend_schema(
+        request=None,
+        responses={200: _VERSION_OUT, 409: _conflict("the version's artifact cannot be loaded")},
+        operation_id="models_promote",
+    )
     def post(self, request: Request, version_id: int) -> Response:
         version = selectors.model_version_get_for_tenant(tenant=self.tenant, version_id=version_id)
         return Response(version_out(services.model_version_promote(version=version)))
@@ -168,6 +184,10 @@ class ModelRollbackApi(TenantAPIView):
 
     required_scope = "admin"
 
-    @extend_schema(request=None, responses={200: _VERSION_OUT}, operation_id="models_rollback")
+    @extend_schema(
+        request=None,
+        responses={200: _VERSION_OUT, 409: _conflict("no previously active version")},
+        operation_id="models_rollback",
+    )
     def post(self, request: Request) -> Response:
         return Response(version_out(services.model_version_rollback(tenant=self.tenant)))

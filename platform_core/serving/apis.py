@@ -13,17 +13,17 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.http import QueryDict
-from rest_framework import exceptions, serializers
+from drf_spectacular.utils import extend_schema_view
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from platform_core.api.auth import ApiPrincipal
 from platform_core.api.lean import LeanGetMixin
 from platform_core.api.renderers import JsonOnlyNegotiation, OrjsonRenderer
 from platform_core.common.api import TenantAPIView
 from platform_core.common.errors import ValidationFailed
 from platform_core.common.limits import json_depth_exceeded
-from platform_core.serving import selectors, services
+from platform_core.serving import openapi, selectors, services
 from platform_core.serving.errors import ServingError
 from platform_core.serving.models import FeedbackAction
 from platform_core.serving.selectors import RecommendationList
@@ -120,6 +120,7 @@ def _list_body(result: RecommendationList, explain: bool) -> dict[str, Any]:
     }
 
 
+@extend_schema_view(**openapi.recommendations())
 class RecommendationsApi(LeanGetMixin, TenantAPIView):
     """GET /users/{id}/recommendations?k=&filter=&filter_params=&explain=&explore=&context=."""
 
@@ -142,6 +143,7 @@ class RecommendationsApi(LeanGetMixin, TenantAPIView):
         return _list_body(result, explain)
 
 
+@extend_schema_view(**openapi.similar_items())
 class SimilarItemsApi(LeanGetMixin, TenantAPIView):
     """GET /items/{id}/similar?k=&filter=&filter_params=&user=."""
 
@@ -164,6 +166,7 @@ class SimilarItemsApi(LeanGetMixin, TenantAPIView):
         return body
 
 
+@extend_schema_view(**openapi.popular())
 class PopularApi(TenantAPIView):
     """GET /popular?window=7d&k=&filter=&filter_params=."""
 
@@ -182,6 +185,7 @@ class PopularApi(TenantAPIView):
         return Response({"window": window, "items": [asdict(i) for i in items]})
 
 
+@extend_schema_view(**openapi.profile())
 class ProfileApi(TenantAPIView):
     """GET /users/{id}/profile?embedding=true."""
 
@@ -198,6 +202,7 @@ class ProfileApi(TenantAPIView):
         return Response(body)
 
 
+@extend_schema_view(**openapi.risk())
 class RiskApi(TenantAPIView):
     """GET /users/{id}/risk."""
 
@@ -216,16 +221,11 @@ class FeedbackInput(serializers.Serializer):
     action = serializers.ChoiceField(choices=FeedbackAction.values)
 
 
+@extend_schema_view(**openapi.feedback(FeedbackInput))
 class FeedbackApi(TenantAPIView):
     """POST /feedback {recommendation_id, item_id, action: click|convert|dismiss}."""
 
-    required_scope = None  # either of two scopes: checked below
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        principal = request.auth
-        if isinstance(principal, ApiPrincipal) and not ({"ingest", "read", "admin"} & principal.scopes):
-            raise exceptions.PermissionDenied("Feedback needs an API key with the 'ingest' or 'read' scope.")
+    required_scopes = {"POST": ("ingest", "read")}  # either will do (admin holds both)
 
     def post(self, request: Request) -> Response:
         data = FeedbackInput(data=request.data)
