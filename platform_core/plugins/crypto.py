@@ -140,21 +140,64 @@ def attributes_redact(
     return out
 
 
+def value_rotate(value: Any, *, field: str = "") -> str:
+    """A sealed value → sealed again with the newest key; a plaintext value → sealed."""
+    if not is_sealed(value):
+        return value_seal(value)
+    try:
+        return PREFIX + _fernet().rotate(value[len(PREFIX) :].encode()).decode()
+    except InvalidToken as exc:
+        raise SealError(f"attribute {field or '?'}: no configured key decrypts it") from exc
+
+
 def attributes_rotate(
     *, plugin: DomainPlugin, kind: Literal["user", "item"], attributes: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Re-encrypt sealed values with the newest key (and seal any left in plaintext)."""
     out = dict(attributes)
-    fernet = _fernet()
     for name in plugin.sensitive_fields(kind):
-        value = out.get(name)
-        if value is None:
-            continue
-        if is_sealed(value):
-            try:
-                out[name] = PREFIX + fernet.rotate(value[len(PREFIX) :].encode()).decode()
-            except InvalidToken as exc:
-                raise SealError(f"attribute {name}: no configured key decrypts it") from exc
-        else:
-            out[name] = value_seal(value)
+        if out.get(name) is not None:
+            out[name] = value_rotate(out[name], field=name)
+    return out
+
+
+# --------------------------------------------------------------------------- event contexts
+# Only the fields an event type marks sensitive are touched: events of other types pass through
+# untouched, so ingestion pays for encryption only where a domain asks for it (one Fernet token,
+# about 10 µs, per sensitive field).
+def context_seal(*, plugin: DomainPlugin, event_type: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated plaintext event context → what is stored (sensitive values encrypted)."""
+    out = dict(context)
+    for name in plugin.sensitive_context_fields(event_type):
+        if out.get(name) is not None:
+            out[name] = value_seal(out[name])
+    return out
+
+
+def context_unseal(*, context: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored event context → plaintext (for hooks, and for readers allowed to see it).
+
+    Every sealed value is opened, even one the schema no longer marks sensitive.
+    """
+    return {
+        name: value_unseal(value, field=f"context.{name}") if is_sealed(value) else value
+        for name, value in context.items()
+    }
+
+
+def context_redact(*, plugin: DomainPlugin, event_type: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored event context for display without the permission: sensitive values masked."""
+    sensitive = set(plugin.sensitive_context_fields(event_type))
+    return {
+        name: REDACTED if (name in sensitive or is_sealed(value)) and value is not None else value
+        for name, value in context.items()
+    }
+
+
+def context_rotate(*, plugin: DomainPlugin, event_type: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Re-encrypt a stored context's sensitive values with the newest key (sealing any plaintext)."""
+    out = dict(context)
+    for name in plugin.sensitive_context_fields(event_type):
+        if out.get(name) is not None:
+            out[name] = value_rotate(out[name], field=f"context.{name}")
     return out

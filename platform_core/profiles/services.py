@@ -32,7 +32,7 @@ from platform_core.catalog.models import EndUser, Item
 from platform_core.common.cache import cache_add_many
 from platform_core.common.errors import NotFound
 from platform_core.events.models import Event
-from platform_core.plugins.crypto import attributes_unseal, features_seal
+from platform_core.plugins.crypto import attributes_unseal, context_unseal, features_seal
 from platform_core.plugins.selectors import tenant_config_get, tenant_plugin_get
 from platform_core.profiles.models import UserProfile
 from platform_core.tenancy.models import Tenant
@@ -76,6 +76,7 @@ class _Context:
         # Asked once here, not per user: both are per-domain constants.
         self.users_sealed = bool(self.plugin.sensitive_fields("user"))
         self.features_sealed = bool(self.plugin.sensitive_profile_features)
+        self.sealed_types = frozenset(self.plugin.sensitive_event_types())
         self._load_items()
 
     def _load_items(self) -> None:
@@ -259,8 +260,16 @@ def _features(
     if not ctx.has_features:
         return {}
     item_ext = ctx.item_ext
+    sealed = ctx.sealed_types  # the hooks read sensitive context fields in plaintext
     records = [
-        EventRecord(external_id, item_ext.get(i), t, ts, v, _context_decode(c))  # get(None) is None
+        EventRecord(
+            external_id,
+            item_ext.get(i),  # get(None) is None
+            t,
+            ts,
+            v,
+            context_unseal(context=_context_decode(c)) if t in sealed else _context_decode(c),
+        )
         for i, t, ts, v, c, _iso in events
     ]
     item_attrs = ctx.item_attrs
@@ -525,15 +534,27 @@ def _build_users(
     return done
 
 
-def profile_refresh_user(*, tenant: Tenant, external_id: str, now: dt.datetime | None = None) -> UserProfile:
+def profile_refresh_user(
+    *,
+    tenant: Tenant,
+    external_id: str | None = None,
+    user_pk: int | None = None,
+    now: dt.datetime | None = None,
+) -> UserProfile:
     """Recompute one user's profile from their events now (and their embedding under the active model).
+
+    The user is named by ``external_id`` or by internal ``user_pk`` (what tasks carry).
 
     Raises:
         NotFound: no such user in ``tenant``.
     """
-    user = EndUser.objects.for_tenant(tenant).filter(external_id=external_id).first()
+    users = EndUser.objects.for_tenant(tenant)
+    user = (
+        users.filter(pk=user_pk) if user_pk is not None else users.filter(external_id=external_id)
+    ).first()
     if user is None:
-        raise NotFound(f"No user {external_id!r}.")
+        raise NotFound(f"No user {external_id!r}." if user_pk is None else f"No user #{user_pk}.")
+    external_id = user.external_id
     now = now or timezone.now()
     ctx = _Context(tenant, now)
     rows = _events_by_user(tenant, user.pk, user.pk).get(user.pk, [])
@@ -582,8 +603,8 @@ def _artifact_cached(path: str, loader: Callable[[str], Any]) -> Any:
     return _ARTIFACTS[path]
 
 
-# (tenant pk, external id) → monotonic time until which this process knows a refresh is pending.
-_REFRESH_PENDING: dict[tuple[int, str], float] = {}
+# (tenant pk, user pk) → monotonic time until which this process knows a refresh is pending.
+_REFRESH_PENDING: dict[tuple[int, int], float] = {}
 _REFRESH_PENDING_MAX = 200_000
 
 
@@ -592,7 +613,7 @@ def profile_refresh_memo_clear() -> None:
     _REFRESH_PENDING.clear()
 
 
-def profile_refresh_request(*, tenant: Tenant, external_ids: Iterable[str]) -> list[str]:
+def profile_refresh_request(*, tenant: Tenant, user_pks: Iterable[int]) -> list[int]:
     """Ask for a debounced refresh of these users' profiles after new events.
 
     A user already waiting for a refresh is not queued again: the pending task
@@ -602,20 +623,22 @@ def profile_refresh_request(*, tenant: Tenant, external_ids: Iterable[str]) -> l
     debounce window are skipped before the cache is asked (one dict lookup
     instead of one cache call each: ingestion calls this for every batch).
 
+    Users are named by internal pk, never by external id: task arguments and
+    results are kept (django-celery-results) and must not outlive an erasure
+    with the id a client knows the user by.
+
     Returns:
-        The external ids queued now.
+        The user pks queued now.
     """
     delay = int(getattr(settings, "PROFILE_REFRESH_DEBOUNCE_SECONDS", 30))
     tenant_id = tenant.pk
     now = time.monotonic()
     pending = _REFRESH_PENDING
-    fresh = [ext for ext in dict.fromkeys(external_ids) if pending.get((tenant_id, ext), 0.0) <= now]
+    fresh = [pk for pk in dict.fromkeys(user_pks) if pending.get((tenant_id, pk), 0.0) <= now]
     if not fresh:
         return []
-    added = cache_add_many(
-        keys=[f"profile-refresh:{tenant_id}:{ext}" for ext in fresh], value=1, timeout=delay
-    )
-    queued = [ext for ext, ok in zip(fresh, added, strict=True) if ok]
+    added = cache_add_many(keys=[f"profile-refresh:{tenant_id}:{pk}" for pk in fresh], value=1, timeout=delay)
+    queued = [pk for pk, ok in zip(fresh, added, strict=True) if ok]
     if len(pending) > _REFRESH_PENDING_MAX:
         for key in [k for k, until in pending.items() if until <= now]:
             del pending[key]
@@ -623,8 +646,8 @@ def profile_refresh_request(*, tenant: Tenant, external_ids: Iterable[str]) -> l
             pending.clear()
     # Known pending until the cache entry just added expires.
     until = now + delay
-    for ext in queued:
-        pending[(tenant_id, ext)] = until
+    for pk in queued:
+        pending[(tenant_id, pk)] = until
     if queued:
         from platform_core.profiles.tasks import refresh_users
 
