@@ -200,7 +200,14 @@ def test_sensitive_context_fields_are_sealed_opened_and_masked(
     """What a domain marks sensitive in event contexts never reaches storage or a masked read in plaintext."""
     from cryptography.fernet import Fernet
 
-    from platform_core.plugins.crypto import REDACTED, context_redact, context_seal, context_unseal, is_sealed
+    from platform_core.plugins.crypto import (
+        REDACTED,
+        SEALED_KEY,
+        context_redact,
+        context_seal,
+        context_unseal,
+        is_sealed,
+    )
 
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     declared = {e.name: {f.name for f in e.context} for e in plugin.event_types}
@@ -210,10 +217,12 @@ def test_sensitive_context_fields_are_sealed_opened_and_masked(
         context, type_ = event["context"] or {}, event["type"]
         sensitive = [n for n in plugin.sensitive_context_fields(type_) if context.get(n) is not None]
         stored = context_seal(plugin=plugin, event_type=type_, context=context)
-        assert all(is_sealed(stored[n]) for n in sensitive)
-        assert {k: v for k, v in stored.items() if k not in sensitive} == {
+        assert all(stored[n] == REDACTED for n in sensitive)
+        assert is_sealed(stored[SEALED_KEY]) if sensitive else SEALED_KEY not in stored
+        assert {k: v for k, v in stored.items() if k not in sensitive and k != SEALED_KEY} == {
             k: v for k, v in context.items() if k not in sensitive
         }
         assert context_unseal(context=stored) == context
+        assert context_seal(plugin=plugin, event_type=type_, context=stored) == stored  # sealing twice: no-op
         masked = context_redact(plugin=plugin, event_type=type_, context=stored)
-        assert all(masked[n] == REDACTED for n in sensitive)
+        assert SEALED_KEY not in masked and all(masked[n] == REDACTED for n in sensitive)

@@ -120,3 +120,25 @@ def test_erasure_scrubs_kept_task_results_that_name_the_user(tenant):
     # Another user whose id merely contains the letters is left alone.
     assert rows["t-other"].task_args == "\"[1, ['erinna']]\""
     assert ErasureReceipt.objects.for_tenant(tenant).count() == 1
+
+
+def test_the_console_shows_receipts_read_only_and_only_of_the_staff_members_tenants(
+    client, tenant, other_tenant
+):
+    from django.contrib.auth.models import Permission, User
+
+    from platform_core.tenancy.models import TenantMembership
+
+    EndUserFactory(tenant=tenant, external_id="gus")
+    EndUserFactory(tenant=other_tenant, external_id="hal")
+    mine = enduser_erase(tenant=tenant, external_id="gus")
+    theirs = enduser_erase(tenant=other_tenant, external_id="hal")
+    user = User.objects.create_user("auditor", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_erasurereceipt"))
+    TenantMembership.objects.create(tenant=tenant, user=user)
+    client.force_login(user)
+    assert client.get(f"/admin/catalog/erasurereceipt/{mine.pk}/change/").status_code == 200
+    assert client.get(f"/admin/catalog/erasurereceipt/{theirs.pk}/change/").status_code != 200
+    assert client.get("/admin/catalog/erasurereceipt/add/").status_code == 403
+    assert client.post(f"/admin/catalog/erasurereceipt/{mine.pk}/delete/").status_code == 403
+    assert ErasureReceipt.objects.for_tenant(tenant).filter(pk=mine.pk).exists()

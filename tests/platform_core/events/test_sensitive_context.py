@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+from unittest.mock import ANY
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -11,7 +13,7 @@ from django.contrib.auth.models import Permission, User
 from domains.registry import plugin_get
 from platform_core.events.importer import event_import
 from platform_core.events.models import Event
-from platform_core.plugins.crypto import REDACTED, context_unseal, features_unseal, is_sealed
+from platform_core.plugins.crypto import REDACTED, SEALED_KEY, context_unseal, features_unseal, is_sealed
 from platform_core.profiles.models import UserProfile
 from platform_core.profiles.services import profile_build_bulk
 from platform_core.serving.candidates import user_history_get
@@ -49,8 +51,10 @@ def _stored(tenant, event_id: str) -> dict:
 
 def test_declared_fields_are_encrypted_at_rest_and_the_rest_is_not(ingested):
     diagnosis, lab = _stored(ingested, "d1"), _stored(ingested, "l1")
-    assert all(is_sealed(diagnosis[k]) for k in ("code", "condition"))
-    assert all(is_sealed(lab[k]) for k in ("code", "value", "abnormal"))
+    # One token per event; the fields keep their names, masked.
+    assert diagnosis == {"code": REDACTED, "system": "icd10", "condition": REDACTED, SEALED_KEY: ANY}
+    assert lab == {"code": REDACTED, "value": REDACTED, "unit": "%", "abnormal": REDACTED, SEALED_KEY: ANY}
+    assert is_sealed(diagnosis[SEALED_KEY]) and is_sealed(lab[SEALED_KEY])
     raw = json.dumps([diagnosis, lab])
     assert "E11.9" not in raw and "diabetes" not in raw and "7.9" not in raw
     assert diagnosis["system"] == "icd10" and lab["unit"] == "%"
@@ -104,8 +108,9 @@ def test_file_import_encrypts_them_too(clinic, tmp_path):
     result = event_import(tenant=clinic, path=path)
     assert result.inserted == 1, result
     context = _stored(clinic, "d9")
-    assert is_sealed(context["code"]) and is_sealed(context["condition"]) and context["system"] == "icd10"
+    assert context["code"] == context["condition"] == REDACTED and context["system"] == "icd10"
     assert "I10" not in json.dumps(context)
+    assert context_unseal(context=context)["code"] == "I10"
 
 
 def test_rotate_field_keys_re_encrypts_event_contexts(clinic, api_client_for, settings):
@@ -118,11 +123,20 @@ def test_rotate_field_keys_re_encrypts_event_contexts(clinic, api_client_for, se
     api_client_for(clinic, scopes=["ingest"]).post(
         "/api/v1/events", {**body, "context": DIAGNOSIS}, format="json"
     )
+    # An event stored before its fields were marked sensitive is sealed by the rotation too.
+    Event.objects.for_tenant(clinic).create(
+        tenant=clinic,
+        event_id="legacy",
+        user=Event.objects.for_tenant(clinic).get().user,
+        type="diagnosis",
+        timestamp=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+        context=DIAGNOSIS,
+    )
     settings.FIELD_ENCRYPTION_KEYS = [new, old]
     out = io.StringIO()
     call_command("rotate_field_keys", "clinic", stdout=out)
-    assert (
-        "clinic: 2 rows re-encrypted" in out.getvalue()
-    )  # one user (no sensitive attributes set) + one event
-    settings.FIELD_ENCRYPTION_KEYS = [new]  # the old key is gone: the event still opens
+    assert "clinic: 3 rows re-encrypted" in out.getvalue()  # one user + two events
+    settings.FIELD_ENCRYPTION_KEYS = [new]  # the old key is gone: the events still open
     assert context_unseal(context=_stored(clinic, "d1")) == DIAGNOSIS
+    legacy = _stored(clinic, "legacy")
+    assert "E11.9" not in json.dumps(legacy) and context_unseal(context=legacy) == DIAGNOSIS
