@@ -75,13 +75,16 @@ def test_no_retrain_is_due_when_no_serving_version_saw_the_user(tenant):
 
 
 @pytest.fixture
-def stored_eager_results():
+def stored_eager_results(monkeypatch):
     """Tasks run in process and store their result rows through the real django-db backend."""
-    saved = (app.conf.task_always_eager, app.conf.task_store_eager_result)
+    from platform_core.profiles.tasks import refresh_users
+
+    # A bound task read task_store_eager_result when the app was finalized: set it on the task.
+    monkeypatch.setattr(refresh_users, "store_eager_result", True)
+    eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
-    app.conf.task_store_eager_result = True
     yield
-    app.conf.task_always_eager, app.conf.task_store_eager_result = saved
+    app.conf.task_always_eager = eager
 
 
 def test_profile_refresh_task_results_carry_internal_ids_only(
