@@ -6,33 +6,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0001_initial'),
-        ('tenancy', '0001_initial'),
+        ("catalog", "0001_initial"),
+        ("tenancy", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ErasureReceipt',
+            name="ErasureReceipt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('erased_at', models.DateTimeField(db_index=True)),
-                ('subject_hash', models.CharField(max_length=64)),
-                ('counts', models.JSONField(default=dict)),
-                ('model_versions', models.JSONField(default=list)),
-                ('retrain_due_by', models.DateTimeField(blank=True, null=True)),
-                ('retrain_job_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('retrained_at', models.DateTimeField(blank=True, null=True)),
-                ('retrained_version_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("erased_at", models.DateTimeField(db_index=True)),
+                ("subject_hash", models.CharField(max_length=64)),
+                ("counts", models.JSONField(default=dict)),
+                ("model_versions", models.JSONField(default=list)),
+                ("retrain_due_by", models.DateTimeField(blank=True, null=True)),
+                ("retrain_job_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("retrained_at", models.DateTimeField(blank=True, null=True)),
+                ("retrained_version_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenancy.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-erased_at', '-id'],
-                'indexes': [models.Index(condition=models.Q(('retrain_due_by__isnull', False), ('retrained_at__isnull', True)), fields=['retrain_due_by'], name='erasure_retrain_pending')],
+                "ordering": ["-erased_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("retrain_due_by__isnull", False), ("retrained_at__isnull", True)),
+                        fields=["retrain_due_by"],
+                        name="erasure_retrain_pending",
+                    )
+                ],
             },
             managers=[
-                ('unscoped', django.db.models.manager.Manager()),
+                ("unscoped", django.db.models.manager.Manager()),
             ],
         ),
     ]

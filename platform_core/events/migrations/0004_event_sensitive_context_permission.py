@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('events', '0003_events_no_db_fk'),
+        ("events", "0003_events_no_db_fk"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='event',
-            options={'permissions': [('view_sensitive_context', 'Can see sensitive event context values')]},
+            name="event",
+            options={"permissions": [("view_sensitive_context", "Can see sensitive event context values")]},
         ),
     ]
