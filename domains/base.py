@@ -326,6 +326,17 @@ class DomainPlugin:
         return tuple(f.name for f in schema if f.sensitive)
 
     @classmethod
+    def sensitive_context_fields(cls, event_type: str) -> tuple[str, ...]:
+        """Context fields of ``event_type`` marked ``sensitive`` (encrypted at rest, masked in reads)."""
+        spec = cls.event_type(event_type)
+        return tuple(f.name for f in spec.context if f.sensitive) if spec is not None else ()
+
+    @classmethod
+    def sensitive_event_types(cls) -> dict[str, tuple[str, ...]]:
+        """``{event type: its sensitive context fields}`` for the types that have any."""
+        return {e.name: names for e in cls.event_types if (names := cls.sensitive_context_fields(e.name))}
+
+    @classmethod
     def has_risk_score(cls) -> bool:
         return cls.risk_score is not DomainPlugin.risk_score
 

@@ -44,6 +44,12 @@ app.conf.beat_schedule = {
     },
     "jobs-sweep-stale": {"task": "jobs.sweep_stale", "schedule": 60.0, "options": {"expires": 55}},
     "profiles-outbox-drain": {"task": "profiles.outbox_drain", "schedule": 60.0, "options": {"expires": 55}},
+    # Retrains after erasures (ERASURE_RETRAIN_WINDOW_HOURS); the sweep itself decides who is due.
+    "jobs-erasure-retrains": {
+        "task": "jobs.erasure_retrains",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 290},
+    },
 }
 
 app.autodiscover_tasks()

@@ -316,3 +316,11 @@ BROKER_RETRY_AFTER_SECONDS = env.int("BROKER_RETRY_AFTER_SECONDS", default=30)
 # A profile-refresh request (outbox row) whose task has not run this long after its
 # debounce is sent again by the periodic drain.
 PROFILE_OUTBOX_RESEND_SECONDS = env.int("PROFILE_OUTBOX_RESEND_SECONDS", default=120)
+
+# --- Erasure (README "Erasure", docs/api.md) ----------------------------------------
+# A model version trained on an erased user's events that is serving is replaced by a
+# retrain within this many hours; the beat sweep (jobs.erasure_retrains) starts the
+# retrain once the oldest pending erasure is half-way to its due time (erasures of the
+# first half share one retrain) and retries a failed or unpromoted one after the pause below.
+ERASURE_RETRAIN_WINDOW_HOURS = env.float("ERASURE_RETRAIN_WINDOW_HOURS", default=24.0)
+ERASURE_RETRAIN_RETRY_MINUTES = env.float("ERASURE_RETRAIN_RETRY_MINUTES", default=60.0)

@@ -78,9 +78,16 @@ class HealthcarePlugin(DomainPlugin):
             "diagnosis",
             0.0,
             (
-                Field("code", "string", required=True, max_length=32),
+                # Diagnosis codes and conditions are health data: encrypted at rest, masked in reads.
+                Field("code", "string", required=True, max_length=32, sensitive=True),
                 Field("system", "choice", choices=("icd9", "icd10", "snomed", "local")),
-                Field("condition", "string", max_length=100, help="The condition tag the code maps to."),
+                Field(
+                    "condition",
+                    "string",
+                    max_length=100,
+                    sensitive=True,
+                    help="The condition tag the code maps to.",
+                ),
             ),
             requires_item=False,
         ),
@@ -102,10 +109,10 @@ class HealthcarePlugin(DomainPlugin):
             "lab_result",
             0.0,
             (
-                Field("code", "string", required=True, max_length=32),
-                Field("value", "float", required=True, min=-1_000_000, max=1_000_000),
+                Field("code", "string", required=True, max_length=32, sensitive=True),
+                Field("value", "float", required=True, min=-1_000_000, max=1_000_000, sensitive=True),
                 Field("unit", "string", max_length=32),
-                Field("abnormal", "bool"),
+                Field("abnormal", "bool", sensitive=True),
             ),
             requires_item=False,
         ),

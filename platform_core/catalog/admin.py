@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from platform_core.catalog.models import EndUser, Item
+from platform_core.catalog.models import EndUser, ErasureReceipt, Item
 from platform_core.console.scoping import TenantScopedAdmin
 from platform_core.plugins.crypto import attributes_redact
 from platform_core.plugins.selectors import tenant_plugin_get
@@ -56,3 +56,22 @@ class ItemAdmin(_AttributesAdmin):
     list_display = ("external_id", "tenant", "active", "created_at", "updated_at")
     list_filter = ("tenant", "active")
     readonly_fields = ("attributes_display", "created_at", "updated_at")
+
+
+@admin.register(ErasureReceipt)
+class ErasureReceiptAdmin(TenantScopedAdmin):
+    """Erasure receipts are an audit trail: read-only here (the erasure itself is the API's DELETE)."""
+
+    list_display = ("id", "tenant", "erased_at", "retrain_due_by", "retrained_at", "retrained_version_id")
+    list_filter = ("tenant",)
+    list_select_related = ("tenant",)
+    date_hierarchy = "erased_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

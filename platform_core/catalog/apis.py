@@ -1,10 +1,12 @@
 """REST endpoints of the catalog: ``/api/v1/users`` and ``/api/v1/items``.
 
-Scopes: reads need ``read``; upserts need ``ingest``; deletes (erasure) need ``admin``.
+Scopes: reads need ``read``; upserts need ``ingest``; deletes (erasure) and erasure receipts
+(``/api/v1/erasures/{id}``) need ``admin``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -13,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from platform_core.catalog import selectors, services
-from platform_core.catalog.models import EndUser, Item
+from platform_core.catalog.models import EndUser, ErasureReceipt, Item
 from platform_core.common.api import TenantAPIView, TenantListAPIView
 from platform_core.common.params import query_bool, query_datetime
 
@@ -42,6 +44,37 @@ _UPSERT_OUT = inline_serializer(
 )
 _DELETED_OUT = inline_serializer(
     "Deleted", {"deleted": serializers.DictField(child=serializers.IntegerField())}
+)
+_COUNTS = serializers.DictField(
+    child=serializers.IntegerField(),
+    help_text='Rows removed (or scrubbed) per model, e.g. {"events.Event": 12}.',
+)
+_ERASED_OUT = inline_serializer(
+    "UserErased",
+    {"deleted": _COUNTS, "erasure_id": serializers.IntegerField(help_text="GET /api/v1/erasures/{id}")},
+)
+_RECEIPT_OUT = inline_serializer(
+    "ErasureReceipt",
+    {
+        "erasure_id": serializers.IntegerField(),
+        "erased_at": serializers.DateTimeField(),
+        "subject_hash": serializers.CharField(
+            help_text="HMAC-SHA256 (hex) of the user's id under a per-tenant server key; never the id."
+        ),
+        "counts": _COUNTS,
+        "model_versions": serializers.ListField(
+            child=serializers.IntegerField(), help_text="Model versions trained while the user had events."
+        ),
+        "retrain_due_by": serializers.DateTimeField(
+            allow_null=True, help_text="Null when no serving version was trained on the user."
+        ),
+        "retrain_job_id": serializers.IntegerField(allow_null=True),
+        "retrained_at": serializers.DateTimeField(
+            allow_null=True, help_text="When a version trained without the user went live."
+        ),
+        "retrained_version_id": serializers.IntegerField(allow_null=True),
+        "retrain_pending": serializers.BooleanField(),
+    },
 )
 _LIST_PARAMS = [
     OpenApiParameter("external_id_prefix", str),
@@ -135,10 +168,43 @@ class UserDetailApi(TenantAPIView):
         )
         return Response(_user_out(user, listing=False), status=201 if created else 200)
 
-    @extend_schema(responses={200: _DELETED_OUT})
+    @extend_schema(
+        responses=_ERASED_OUT,
+        description="Erase the user and everything derived from them; the answer names the stored receipt.",
+    )
     def delete(self, request: Request, external_id: str) -> Response:
-        deleted = services.enduser_erase(tenant=self.tenant, external_id=external_id)
-        return Response({"deleted": deleted})
+        receipt = services.enduser_erase(tenant=self.tenant, external_id=external_id)
+        return Response({"deleted": receipt.counts, "erasure_id": receipt.pk})
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _receipt_out(receipt: ErasureReceipt) -> dict[str, Any]:
+    return {
+        "erasure_id": receipt.pk,
+        "erased_at": receipt.erased_at.isoformat(),
+        "subject_hash": receipt.subject_hash,
+        "counts": receipt.counts,
+        "model_versions": receipt.model_versions,
+        "retrain_due_by": _iso(receipt.retrain_due_by),
+        "retrain_job_id": receipt.retrain_job_id,
+        "retrained_at": _iso(receipt.retrained_at),
+        "retrained_version_id": receipt.retrained_version_id,
+        "retrain_pending": receipt.retrain_pending,
+    }
+
+
+class ErasureDetailApi(TenantAPIView):
+    """GET one erasure receipt of the caller's tenant (scope ``admin``, like the erasure itself)."""
+
+    required_scopes = {"GET": "admin"}
+
+    @extend_schema(responses=_RECEIPT_OUT)
+    def get(self, request: Request, erasure_id: int) -> Response:
+        receipt = selectors.erasure_receipt_get_for_tenant(tenant=self.tenant, erasure_id=erasure_id)
+        return Response(_receipt_out(receipt))
 
 
 class ItemCollectionApi(TenantListAPIView):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from platform_core.catalog.models import EndUser, Item
+from platform_core.catalog.models import EndUser, ErasureReceipt, Item
 from platform_core.common.access import object_get_for_tenant
 from platform_core.plugins.crypto import attributes_unseal
 from platform_core.plugins.selectors import tenant_plugin_get
@@ -25,6 +25,13 @@ def item_get_for_tenant(*, tenant: Tenant, external_id: str) -> Item:
     """The tenant's item; NotFound for a missing id and for another tenant's alike."""
     return object_get_for_tenant(
         model=Item, tenant=tenant, label=f"item {external_id!r}", external_id=external_id
+    )
+
+
+def erasure_receipt_get_for_tenant(*, tenant: Tenant, erasure_id: int) -> ErasureReceipt:
+    """The tenant's erasure receipt; NotFound for a missing id and for another tenant's alike."""
+    return object_get_for_tenant(
+        model=ErasureReceipt, tenant=tenant, label=f"erasure {erasure_id}", pk=erasure_id
     )
 
 

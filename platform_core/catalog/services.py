@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Literal
 
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models.functions import Collate
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from platform_core.catalog.errors import CatalogError
-from platform_core.catalog.models import EndUser, Item
-from platform_core.catalog.signals import user_erased
+from platform_core.catalog.models import EndUser, ErasureReceipt, Item
+from platform_core.catalog.signals import user_erased, user_erasing
 from platform_core.common.errors import ValidationFailed
 from platform_core.common.limits import id_problem, json_value_check
 from platform_core.plugins.crypto import attributes_seal
@@ -196,25 +200,93 @@ def item_bulk_upsert(*, tenant: Tenant, rows: Any, path: str = "items") -> Upser
 
 
 # --------------------------------------------------------------------------- deletion
+@dataclass(frozen=True)
+class ErasureShare:
+    """What an upper app adds to an erasure receipt: a ``user_erasing`` receiver's answer.
+
+    ``counts``: rows it removed or scrubbed that the cascade does not report;
+    ``model_versions``: versions trained on the user's events; ``retrain``: one
+    of them is serving, so a retrain is due within the window.
+    """
+
+    counts: Mapping[str, int] = dataclass_field(default_factory=dict)
+    model_versions: Sequence[int] = ()
+    retrain: bool = False
+
+
+def erasure_subject_hash(*, tenant: Tenant, external_id: str) -> str:
+    """HMAC-SHA256 of an external id under a key of ``SECRET_KEY`` and the tenant (hex).
+
+    Without the secret a list of candidate ids cannot be matched against the
+    receipts; with it, an operator can confirm that a given id was erased.
+    """
+    return salted_hmac(f"erasure-receipt:{tenant.pk}", external_id, algorithm="sha256").hexdigest()
+
+
 @transaction.atomic
-def enduser_erase(*, tenant: Tenant, external_id: str) -> dict[str, int]:
-    """Erase an end user and everything derived from them (CASCADE), then send ``user_erased``.
+def enduser_erase(*, tenant: Tenant, external_id: str) -> ErasureReceipt:
+    """Erase an end user and everything derived from them, store a receipt, then send ``user_erased``.
+
+    The ``user_erasing`` receivers run first, in this transaction, while the
+    user's events still exist (e.g. jobs finds the model versions trained on
+    them and scrubs task results); the CASCADE delete follows.
 
     Returns:
-        Rows removed per model, e.g. ``{"catalog.EndUser": 1, "events.Event": 12}``.
+        The receipt: rows removed per model (``counts``), model versions, the retrain due date.
     """
     from platform_core.catalog.selectors import enduser_get_for_tenant
 
     user = enduser_get_for_tenant(tenant=tenant, external_id=external_id)
     user_pk = user.pk
+    answers = user_erasing.send(sender=EndUser, tenant=tenant, user=user)
+    shares = [share for _, share in answers if isinstance(share, ErasureShare)]
     _, per_model = user.delete()
-    deleted = {label: n for label, n in per_model.items() if n}
+    counts = Counter({label: n for label, n in per_model.items() if n})
+    for share in shares:
+        counts.update({label: n for label, n in share.counts.items() if n})
+    now = timezone.now()
+    window = dt.timedelta(hours=settings.ERASURE_RETRAIN_WINDOW_HOURS)
+    receipt = ErasureReceipt.objects.for_tenant(tenant).create(
+        tenant=tenant,
+        erased_at=now,
+        subject_hash=erasure_subject_hash(tenant=tenant, external_id=external_id),
+        counts=dict(sorted(counts.items())),
+        model_versions=sorted({pk for share in shares for pk in share.model_versions}),
+        retrain_due_by=now + window if any(share.retrain for share in shares) else None,
+    )
+    deleted = dict(receipt.counts)
     transaction.on_commit(
         lambda: user_erased.send(
-            sender=EndUser, tenant=tenant, external_id=external_id, user_pk=user_pk, deleted=deleted
+            sender=EndUser,
+            tenant=tenant,
+            external_id=external_id,
+            user_pk=user_pk,
+            deleted=deleted,
+            receipt_id=receipt.pk,
         )
     )
-    return deleted
+    return receipt
+
+
+def erasure_retrain_record(
+    *,
+    receipt_ids: Sequence[int],
+    job_id: int | None = None,
+    version_id: int | None = None,
+    at: dt.datetime | None = None,
+) -> int:
+    """Note on receipts the retrain job started for them, or (``at``) when a version without the user went live.
+
+    Returns:
+        The number of receipts updated.
+    """
+    changes: dict[str, Any] = {}
+    if job_id is not None:
+        changes["retrain_job_id"] = job_id
+    if at is not None:
+        changes.update(retrained_at=at, retrained_version_id=version_id)
+    # Crossing tenants is safe here: the ids come from the sweep's own per-tenant query.
+    return ErasureReceipt.unscoped.filter(pk__in=list(receipt_ids)).update(**changes) if changes else 0
 
 
 @transaction.atomic

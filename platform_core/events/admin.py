@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin
@@ -9,6 +10,8 @@ from django.http import HttpRequest
 
 from platform_core.console.scoping import TenantScopedAdmin
 from platform_core.events.models import Event
+from platform_core.events.sensitive import SENSITIVE_CONTEXT_PERMISSION, context_for_reader
+from platform_core.plugins.selectors import tenant_plugin_get
 
 
 @admin.register(Event)
@@ -28,6 +31,23 @@ class EventAdmin(TenantScopedAdmin):
     list_select_related = ("tenant", "user", "item")
     show_full_result_count = False  # COUNT(*) over millions of events on every page is too slow
     ordering = ("-timestamp",)
+
+    # The stored context holds sealed tokens for sensitive fields: show the reader's view instead.
+    exclude = ("context",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A callable per request: the admin instance is shared by every request (and thread).
+        reveal = request.user.has_perm(SENSITIVE_CONTEXT_PERMISSION)
+
+        @admin.display(description="context")
+        def context_shown(event: Event) -> str:
+            plugin = tenant_plugin_get(tenant=event.tenant)
+            shown = context_for_reader(
+                plugin=plugin, event_type=event.type, context=event.context or {}, reveal=reveal
+            )
+            return json.dumps(shown, ensure_ascii=False, sort_keys=True)
+
+        return (*super().get_readonly_fields(request, obj), context_shown)
 
     @admin.display(description="user", ordering="user__external_id")
     def user_external_id(self, obj: Event) -> str:

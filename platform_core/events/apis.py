@@ -9,10 +9,13 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from domains.base import DomainPlugin
 from platform_core.common.api import TenantListAPIView
 from platform_core.common.params import query_datetime
 from platform_core.events import selectors, services
 from platform_core.events.models import Event
+from platform_core.events.sensitive import REVEAL_SCOPE, context_for_reader
+from platform_core.plugins.selectors import tenant_plugin_get
 
 _EVENT = inline_serializer(
     "Event",
@@ -23,7 +26,13 @@ _EVENT = inline_serializer(
         "type": serializers.CharField(help_text="An event type of the tenant's domain."),
         "timestamp": serializers.DateTimeField(help_text="ISO 8601 with a time zone."),
         "value": serializers.FloatField(required=False, allow_null=True),
-        "context": serializers.DictField(required=False),
+        "context": serializers.DictField(
+            required=False,
+            help_text=(
+                "Fields the domain marks sensitive are encrypted at rest and shown masked "
+                "('•••') unless the key has the admin scope."
+            ),
+        ),
     },
 )
 _BATCH = inline_serializer("EventBatch", {"events": _EVENT.__class__(many=True)})
@@ -39,7 +48,10 @@ _RESULT = inline_serializer(
 )
 
 
-def _event_out(event: Event) -> dict[str, Any]:
+def _event_out(event: Event, *, plugin: DomainPlugin, reveal: bool) -> dict[str, Any]:
+    context = event.context
+    if context:
+        context = context_for_reader(plugin=plugin, event_type=event.type, context=context, reveal=reveal)
     return {
         "event_id": event.event_id,
         "user_id": event.user.external_id,
@@ -47,7 +59,7 @@ def _event_out(event: Event) -> dict[str, Any]:
         "type": event.type,
         "timestamp": event.timestamp.isoformat(),
         "value": event.value,
-        "context": event.context,
+        "context": context,
         "received_at": event.received_at.isoformat(),
     }
 
@@ -81,7 +93,9 @@ class EventCollectionApi(TenantListAPIView):
         ).select_related("user", "item")
 
     def serialize(self, rows: list[Any]) -> list[dict[str, Any]]:
-        return [_event_out(e) for e in rows]
+        plugin = tenant_plugin_get(tenant=self.tenant)
+        reveal = REVEAL_SCOPE in self.request.auth.scopes
+        return [_event_out(e, plugin=plugin, reveal=reveal) for e in rows]
 
     @extend_schema(
         parameters=[

@@ -45,6 +45,7 @@ from platform_core.common.limits import (
 )
 from platform_core.events.errors import EventError
 from platform_core.events.models import Event
+from platform_core.events.sensitive import context_text_seal
 from platform_core.events.validation import (
     MAX_EVENT_ID,
     MAX_EXTERNAL_ID,
@@ -267,6 +268,10 @@ class _ChunkValidator:
             event_id[missing_id] = [
                 "h" + hashlib.blake2b("\x1f".join(p).encode(), digest_size=16).hexdigest() for p in parts
             ]
+        # Sealed after the ids above were derived from the plaintext, so a re-run gives the same ids.
+        sensitive = list(self.plugin.sensitive_event_types())
+        for pos in np.flatnonzero(ok & has_context & np.isin(types, sensitive)) if sensitive else ():
+            contexts[pos] = context_text_seal(plugin=self.plugin, event_type=types[pos], text=contexts[pos])
         valid = pd.DataFrame(
             {
                 "row": np.arange(first_row, first_row + n)[ok],
@@ -318,6 +323,7 @@ def _write_sqlite(*, tenant: Tenant, valid: pd.DataFrame, result: ImportResult) 
         tid = tenant.pk
         for row, eid, uid, iid, typ, ts, val, ctx in valid.itertuples(index=False, name=None):
             user_pk = users.get(uid)
+            iid = iid if isinstance(iid, str) else None  # pandas turns the None of no item into NaN
             item_pk = items.get(iid) if iid is not None else None
             if user_pk is None or (iid is not None and item_pk is None):
                 rejected.append(

@@ -43,6 +43,8 @@ class Event(TenantOwnedModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "event_id"], name="event_tenant_event_id")]
+        # Context fields a domain marks sensitive are shown in plaintext in the console only with this.
+        permissions = [("view_sensitive_context", "Can see sensitive event context values")]
         indexes = [
             # A user (and an item) belongs to one tenant, so these serve the
             # tenant-scoped timeline scans and the cascades of erasure alike;

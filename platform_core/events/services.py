@@ -16,6 +16,7 @@ from platform_core.catalog.services import (
 )
 from platform_core.common.errors import ValidationFailed
 from platform_core.events.errors import EventError
+from platform_core.events.sensitive import events_context_seal
 from platform_core.events.signals import events_committed
 from platform_core.events.validation import CleanEvent, Errors, batch_clean
 from platform_core.events.writer import events_insert
@@ -84,6 +85,7 @@ def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
     events, errors = batch_clean(payload, plugin=plugin, now=now)
     if errors:
         _raise_invalid(errors)
+    events = events_context_seal(plugin=plugin, events=events)
     user_ids = list(dict.fromkeys(e.user_id for e in events))
     item_ids = list(dict.fromkeys(e.item_id for e in events if e.item_id is not None))
     create = tenant.auto_create_entities
@@ -127,7 +129,7 @@ def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
         if inserted:
             # Personas follow new behaviour without a retrain (debounced per user); the request
             # is an outbox row of this transaction, so a broker that is down loses nothing.
-            profile_refresh_request(tenant=tenant, external_ids=user_ids, user_pks=users)
+            profile_refresh_request(tenant=tenant, user_pks=[users[u] for u in user_ids])
     if inserted:
         # After the commit: this process's serving caches drop these users at once (others
         # hear it from the database's notification).

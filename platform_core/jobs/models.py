@@ -22,6 +22,9 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "cancelled"
 
 
+# ``requested_by`` of the retrains started after erasures (jobs.erasure); the gate treats them apart.
+ERASURE_REQUESTER = "erasure"
+
 ACTIVE_STATUSES: tuple[str, ...] = (JobStatus.PENDING, JobStatus.RUNNING)
 FINAL_STATUSES: tuple[str, ...] = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 

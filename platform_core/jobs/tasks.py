@@ -74,3 +74,11 @@ def sweep_stale() -> list[int]:
     from platform_core.jobs.services import training_job_sweep_stale
 
     return training_job_sweep_stale()
+
+
+@shared_task(name="jobs.erasure_retrains", time_limit=120, soft_time_limit=100)
+def erasure_retrains() -> list[int]:
+    """Beat: retrain tenants whose serving version was trained on an erased user (within the window)."""
+    from platform_core.jobs.erasure import erasure_retrains_sweep
+
+    return erasure_retrains_sweep()

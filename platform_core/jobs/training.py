@@ -29,7 +29,14 @@ from platform_core.common.scoping import tenant_scope
 from platform_core.events.models import Event
 from platform_core.jobs.artifact_store import artifact_delete, artifact_prefix, artifact_upload
 from platform_core.jobs.errors import JobCancelled
-from platform_core.jobs.models import JobKind, JobStatus, ModelVersion, TrainingJob, VersionState
+from platform_core.jobs.models import (
+    ERASURE_REQUESTER,
+    JobKind,
+    JobStatus,
+    ModelVersion,
+    TrainingJob,
+    VersionState,
+)
 from platform_core.jobs.selectors import model_version_active
 from platform_core.jobs.services import (
     gate_decide,
@@ -364,9 +371,12 @@ def _version_record(
     }
     with transaction.atomic():
         active = model_version_active(tenant=tenant)
-        active_value = (
-            active.primary_metric() if active is not None and active.validation_metric == metric else None
-        )
+        # A retrain after an erasure is not held to the serving version's score: that version
+        # learnt from the erased users, and it must go (the popularity baseline still applies).
+        comparable = active is not None and active.validation_metric == metric
+        if job.requested_by == ERASURE_REQUESTER:
+            comparable = False
+        active_value = active.primary_metric() if comparable else None
         passed, reason = gate_decide(
             metrics=metrics, primary=result.primary, metric=metric, margin=margin, active_value=active_value
         )

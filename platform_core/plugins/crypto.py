@@ -140,21 +140,78 @@ def attributes_redact(
     return out
 
 
+def value_rotate(value: Any, *, field: str = "") -> str:
+    """A sealed value → sealed again with the newest key; a plaintext value → sealed."""
+    if not is_sealed(value):
+        return value_seal(value)
+    try:
+        return PREFIX + _fernet().rotate(value[len(PREFIX) :].encode()).decode()
+    except InvalidToken as exc:
+        raise SealError(f"attribute {field or '?'}: no configured key decrypts it") from exc
+
+
 def attributes_rotate(
     *, plugin: DomainPlugin, kind: Literal["user", "item"], attributes: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Re-encrypt sealed values with the newest key (and seal any left in plaintext)."""
     out = dict(attributes)
-    fernet = _fernet()
     for name in plugin.sensitive_fields(kind):
-        value = out.get(name)
-        if value is None:
-            continue
-        if is_sealed(value):
-            try:
-                out[name] = PREFIX + fernet.rotate(value[len(PREFIX) :].encode()).decode()
-            except InvalidToken as exc:
-                raise SealError(f"attribute {name}: no configured key decrypts it") from exc
-        else:
-            out[name] = value_seal(value)
+        if out.get(name) is not None:
+            out[name] = value_rotate(out[name], field=name)
     return out
+
+
+# --------------------------------------------------------------------------- event contexts
+# An event's sensitive context values travel in ONE token under SEALED_KEY, and each of their
+# fields keeps its name with the mask as value: {"system": "icd10", "code": "•••",
+# "condition": "•••", "_sealed": "fernet:v1:…"}. One token per event instead of one per field:
+# a Fernet token costs ~20 µs to make or open, and a diagnosis has two sensitive fields, a lab
+# result three. Stored contexts are masked by construction (a masked read drops the token).
+# Events of types without sensitive fields are not touched.
+SEALED_KEY = "_sealed"
+
+
+def context_seal(*, plugin: DomainPlugin, event_type: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated plaintext event context → what is stored (sensitive values in one token)."""
+    names = plugin.sensitive_context_fields(event_type)
+    secret = {n: context[n] for n in names if context.get(n) is not None and context[n] != REDACTED}
+    if not secret:
+        return dict(context)
+    out = {**context, **dict.fromkeys(secret, REDACTED)}
+    if SEALED_KEY in context:  # re-sealing: keep what the existing token holds
+        secret = {**context_unseal(context={SEALED_KEY: context[SEALED_KEY]}), **secret}
+    out[SEALED_KEY] = value_seal(secret)
+    return out
+
+
+def context_unseal(*, context: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored event context → plaintext (for hooks, and for readers allowed to see it).
+
+    Whatever is sealed is opened, even if the schema no longer marks it sensitive.
+    """
+    if SEALED_KEY not in context:
+        return dict(context)
+    out = {k: v for k, v in context.items() if k != SEALED_KEY}
+    out.update(value_unseal(context[SEALED_KEY], field=f"context.{SEALED_KEY}"))
+    return out
+
+
+def context_redact(*, plugin: DomainPlugin, event_type: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored event context for display without the permission: sensitive values masked."""
+    sensitive = set(plugin.sensitive_context_fields(event_type))
+    return {
+        name: REDACTED if name in sensitive and value is not None else value
+        for name, value in context.items()
+        if name != SEALED_KEY
+    }
+
+
+def context_rotate(*, plugin: DomainPlugin, event_type: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Re-encrypt a stored context's token with the newest key; seal sensitive values left in plaintext
+
+    (events stored before their field was marked sensitive).
+    """
+    out = dict(context)
+    if SEALED_KEY in out:
+        out[SEALED_KEY] = value_rotate(out[SEALED_KEY], field=f"context.{SEALED_KEY}")
+    return context_seal(plugin=plugin, event_type=event_type, context=out)

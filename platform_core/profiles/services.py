@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from platform_core.common.broker import BrokerUnavailable, task_publish
 from platform_core.common.cache import cache_add_many
 from platform_core.common.errors import NotFound
 from platform_core.events.models import Event
-from platform_core.plugins.crypto import attributes_unseal, features_seal
+from platform_core.plugins.crypto import attributes_unseal, context_unseal, features_seal
 from platform_core.plugins.selectors import tenant_config_get, tenant_plugin_get
 from platform_core.profiles.models import ProfileRefreshOutbox, UserProfile
 from platform_core.tenancy.models import Tenant
@@ -77,6 +77,7 @@ class _Context:
         # Asked once here, not per user: both are per-domain constants.
         self.users_sealed = bool(self.plugin.sensitive_fields("user"))
         self.features_sealed = bool(self.plugin.sensitive_profile_features)
+        self.sealed_types = frozenset(self.plugin.sensitive_event_types())
         self._load_items()
 
     def _load_items(self) -> None:
@@ -260,8 +261,16 @@ def _features(
     if not ctx.has_features:
         return {}
     item_ext = ctx.item_ext
+    sealed = ctx.sealed_types  # the hooks read sensitive context fields in plaintext
     records = [
-        EventRecord(external_id, item_ext.get(i), t, ts, v, _context_decode(c))  # get(None) is None
+        EventRecord(
+            external_id,
+            item_ext.get(i),  # get(None) is None
+            t,
+            ts,
+            v,
+            context_unseal(context=_context_decode(c)) if t in sealed else _context_decode(c),
+        )
         for i, t, ts, v, c, _iso in events
     ]
     item_attrs = ctx.item_attrs
@@ -526,15 +535,27 @@ def _build_users(
     return done
 
 
-def profile_refresh_user(*, tenant: Tenant, external_id: str, now: dt.datetime | None = None) -> UserProfile:
+def profile_refresh_user(
+    *,
+    tenant: Tenant,
+    external_id: str | None = None,
+    user_pk: int | None = None,
+    now: dt.datetime | None = None,
+) -> UserProfile:
     """Recompute one user's profile from their events now (and their embedding under the active model).
+
+    The user is named by ``external_id`` or by internal ``user_pk`` (what tasks carry).
 
     Raises:
         NotFound: no such user in ``tenant``.
     """
-    user = EndUser.objects.for_tenant(tenant).filter(external_id=external_id).first()
+    users = EndUser.objects.for_tenant(tenant)
+    user = (
+        users.filter(pk=user_pk) if user_pk is not None else users.filter(external_id=external_id)
+    ).first()
     if user is None:
-        raise NotFound(f"No user {external_id!r}.")
+        raise NotFound(f"No user {external_id!r}." if user_pk is None else f"No user #{user_pk}.")
+    external_id = user.external_id
     now = now or timezone.now()
     ctx = _Context(tenant, now)
     rows = _events_by_user(tenant, user.pk, user.pk).get(user.pk, [])
@@ -583,8 +604,8 @@ def _artifact_cached(path: str, loader: Callable[[str], Any]) -> Any:
     return _ARTIFACTS[path]
 
 
-# (tenant pk, external id) → monotonic time until which this process knows a refresh is pending.
-_REFRESH_PENDING: dict[tuple[int, str], float] = {}
+# (tenant pk, user pk) → monotonic time until which this process knows a refresh is pending.
+_REFRESH_PENDING: dict[tuple[int, int], float] = {}
 _REFRESH_PENDING_MAX = 200_000
 
 
@@ -593,9 +614,7 @@ def profile_refresh_memo_clear() -> None:
     _REFRESH_PENDING.clear()
 
 
-def profile_refresh_request(
-    *, tenant: Tenant, external_ids: Iterable[str], user_pks: Mapping[str, int] | None = None
-) -> list[str]:
+def profile_refresh_request(*, tenant: Tenant, user_pks: Iterable[int]) -> list[int]:
     """Ask for a debounced refresh of these users' profiles after new events.
 
     A user already waiting for a refresh is not queued again: the pending task
@@ -605,25 +624,27 @@ def profile_refresh_request(
     debounce window are skipped before the cache is asked (one dict lookup
     instead of one cache call each: ingestion calls this for every batch).
 
-    With ``user_pks`` (external id → pk) an outbox row per queued user is
-    written in the caller's transaction, and the task is published after the
-    commit without retries: with the broker down the request still succeeds
-    and :func:`profile_outbox_drain` sends the refresh once the broker is back.
+    Users are named by internal pk, never by external id: task arguments and
+    results are kept (django-celery-results) and must not outlive an erasure
+    with the id a client knows the user by.
+
+    An outbox row per queued user is written in the caller's transaction, and
+    the task is published after the commit without retries: with the broker
+    down the request still succeeds and :func:`profile_outbox_drain` sends the
+    refresh once the broker is back.
 
     Returns:
-        The external ids queued now.
+        The user pks queued now.
     """
     delay = int(getattr(settings, "PROFILE_REFRESH_DEBOUNCE_SECONDS", 30))
     tenant_id = tenant.pk
     now = time.monotonic()
     pending = _REFRESH_PENDING
-    fresh = [ext for ext in dict.fromkeys(external_ids) if pending.get((tenant_id, ext), 0.0) <= now]
+    fresh = [pk for pk in dict.fromkeys(user_pks) if pending.get((tenant_id, pk), 0.0) <= now]
     if not fresh:
         return []
-    added = cache_add_many(
-        keys=[f"profile-refresh:{tenant_id}:{ext}" for ext in fresh], value=1, timeout=delay
-    )
-    queued = [ext for ext, ok in zip(fresh, added, strict=True) if ok]
+    added = cache_add_many(keys=[f"profile-refresh:{tenant_id}:{pk}" for pk in fresh], value=1, timeout=delay)
+    queued = [pk for pk, ok in zip(fresh, added, strict=True) if ok]
     if len(pending) > _REFRESH_PENDING_MAX:
         for key in [k for k, until in pending.items() if until <= now]:
             del pending[key]
@@ -631,38 +652,34 @@ def profile_refresh_request(
             pending.clear()
     # Known pending until the cache entry just added expires.
     until = now + delay
-    for ext in queued:
-        pending[(tenant_id, ext)] = until
+    for pk in queued:
+        pending[(tenant_id, pk)] = until
     if queued:
-        if user_pks is not None:
-            stamp = timezone.now()
-            ProfileRefreshOutbox.objects.for_tenant(tenant).bulk_create(
-                [
-                    ProfileRefreshOutbox(tenant=tenant, user_id=user_pks[ext], created_at=stamp)
-                    for ext in queued
-                ]
-            )
-        transaction.on_commit(lambda: _refresh_publish(tenant_id=tenant_id, external_ids=queued, delay=delay))
+        stamp = timezone.now()
+        ProfileRefreshOutbox.objects.for_tenant(tenant).bulk_create(
+            [ProfileRefreshOutbox(tenant=tenant, user_id=pk, created_at=stamp) for pk in queued]
+        )
+        transaction.on_commit(lambda: _refresh_publish(tenant_id=tenant_id, user_pks=queued, delay=delay))
     return queued
 
 
-def _refresh_publish(*, tenant_id: int, external_ids: list[str], delay: int) -> bool:
+def _refresh_publish(*, tenant_id: int, user_pks: list[int], delay: int) -> bool:
     """Send one refresh task; a broker that is down is logged, the outbox keeps the request."""
     from platform_core.profiles.tasks import refresh_users
 
     try:
-        task_publish(task=refresh_users, args=[tenant_id, external_ids], countdown=delay)
+        task_publish(task=refresh_users, args=[tenant_id, user_pks], countdown=delay)
     except BrokerUnavailable as exc:
-        log.warning("profile refresh of %d user(s) left in the outbox: %s", len(external_ids), exc.message)
+        log.warning("profile refresh of %d user(s) left in the outbox: %s", len(user_pks), exc.message)
         return False
     return True
 
 
-def profile_outbox_done(*, tenant: Tenant, external_ids: Sequence[str], before: dt.datetime) -> int:
+def profile_outbox_done(*, tenant: Tenant, user_pks: Sequence[int], before: dt.datetime) -> int:
     """Delete the outbox rows of refreshes served by a task that started at ``before``."""
     deleted, _ = (
         ProfileRefreshOutbox.objects.for_tenant(tenant)
-        .filter(user__external_id__in=list(external_ids), created_at__lte=before)
+        .filter(user_id__in=list(user_pks), created_at__lte=before)
         .delete()
     )
     return deleted
@@ -689,19 +706,19 @@ def profile_outbox_drain(*, now: dt.datetime | None = None, limit: int = 5000) -
         .order_by("created_at")
         .values_list("pk", "tenant_id", "user_id")[:limit]
     )
-    external = dict(EndUser.unscoped.filter(pk__in={u for _, _, u in due}).values_list("pk", "external_id"))
-    gone = [pk for pk, _, user_pk in due if user_pk not in external]
+    alive = set(EndUser.unscoped.filter(pk__in={u for _, _, u in due}).values_list("pk", flat=True))
+    gone = [pk for pk, _, user_pk in due if user_pk not in alive]
     ProfileRefreshOutbox.unscoped.filter(pk__in=gone).delete()  # users erased meanwhile
-    by_tenant: dict[int, set[str]] = defaultdict(set)
+    by_tenant: dict[int, set[int]] = defaultdict(set)
     for _, tenant_id, user_pk in due:
-        if user_pk in external:
-            by_tenant[tenant_id].add(external[user_pk])
+        if user_pk in alive:
+            by_tenant[tenant_id].add(user_pk)
     sent = 0
     for tenant_id, rows in by_tenant.items():
         users = sorted(rows)
-        if not _refresh_publish(tenant_id=tenant_id, external_ids=users, delay=0):
+        if not _refresh_publish(tenant_id=tenant_id, user_pks=users, delay=0):
             break  # the broker is still down: the next run tries again
-        ProfileRefreshOutbox.unscoped.filter(tenant_id=tenant_id, user__external_id__in=users).update(
+        ProfileRefreshOutbox.unscoped.filter(tenant_id=tenant_id, user_id__in=users).update(
             created_at=timezone.now()  # the send time: the task deletes rows stamped before it starts
         )
         sent += len(users)

@@ -8,8 +8,12 @@ from platform_core.common.errors import NotFound
 
 
 @shared_task(name="profiles.refresh_users", time_limit=300, soft_time_limit=270, acks_late=True)
-def refresh_users(tenant_id: int, external_ids: list[str]) -> int:
-    """Recompute the profiles of some users after new events (debounced by the caller)."""
+def refresh_users(tenant_id: int, user_pks: list[int]) -> int:
+    """Recompute the profiles of some users after new events (debounced by the caller).
+
+    Internal pks only: task arguments are kept with the results, and an erased
+    user's external id must not stay there.
+    """
     from django.utils import timezone
 
     from platform_core.common.scoping import tenant_scope
@@ -22,13 +26,13 @@ def refresh_users(tenant_id: int, external_ids: list[str]) -> int:
     started = timezone.now()  # a request written after this is served by its own task
     done = 0
     with tenant_scope(tenant):
-        for ext in external_ids:
+        for pk in user_pks:
             try:
-                profile_refresh_user(tenant=tenant, external_id=ext)
+                profile_refresh_user(tenant=tenant, user_pk=pk)
                 done += 1
             except NotFound:
                 continue  # erased since the request
-        profile_outbox_done(tenant=tenant, external_ids=external_ids, before=started)
+        profile_outbox_done(tenant=tenant, user_pks=user_pks, before=started)
     return done
 
 

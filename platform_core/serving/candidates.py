@@ -22,7 +22,7 @@ from django.utils import timezone
 from domains.base import DomainPlugin, EventRecord, Field, UserRecord
 from platform_core.catalog.models import EndUser, Item
 from platform_core.events.models import Event
-from platform_core.plugins.crypto import attributes_unseal
+from platform_core.plugins.crypto import attributes_unseal, context_unseal
 from platform_core.serving.catalog_snapshot import catalog_snapshots_clear, item_texts_get
 from platform_core.serving.model_cache import ServingModel
 from platform_core.serving.raw_sql import aware, json_column, json_loads, json_text, sql_names
@@ -172,6 +172,8 @@ def _history(*, plugin: DomainPlugin, user_id: str, rows: list[tuple[Any, ...]])
             attrs[row[1]] = attributes_unseal(
                 plugin=plugin, kind="item", attributes=json_column(row[6]) or {}
             )
+    # The domain's hooks read sensitive context fields (e.g. a diagnosis's condition): opened here.
+    sealed = plugin.sensitive_event_types()
     records = [
         EventRecord(
             user_id=user_id,
@@ -179,7 +181,7 @@ def _history(*, plugin: DomainPlugin, user_id: str, rows: list[tuple[Any, ...]])
             type=type_,
             timestamp=ts,
             value=value,
-            context=context or {},
+            context=(context_unseal(context=context) if type_ in sealed else context) if context else {},
         )
         for (_eid, item_id, type_, ts, value, context, _attrs) in rows
     ]

@@ -192,3 +192,37 @@ def test_risk_score_is_declared_or_absent(plugin: DomainPlugin, sample) -> None:
     result = plugin.risk_score(history, user, plugin.default_config())
     assert 0.0 <= result.score <= 1.0
     assert all(r.code and r.weight > 0 for r in result.reasons)
+
+
+def test_sensitive_context_fields_are_sealed_opened_and_masked(
+    plugin: DomainPlugin, sample, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """What a domain marks sensitive in event contexts never reaches storage or a masked read in plaintext."""
+    from cryptography.fernet import Fernet
+
+    from platform_core.plugins.crypto import (
+        REDACTED,
+        SEALED_KEY,
+        context_redact,
+        context_seal,
+        context_unseal,
+        is_sealed,
+    )
+
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    declared = {e.name: {f.name for f in e.context} for e in plugin.event_types}
+    for type_, names in plugin.sensitive_event_types().items():
+        assert names and set(names) <= declared[type_], (type_, names)
+    for event in sample.events[:400]:
+        context, type_ = event["context"] or {}, event["type"]
+        sensitive = [n for n in plugin.sensitive_context_fields(type_) if context.get(n) is not None]
+        stored = context_seal(plugin=plugin, event_type=type_, context=context)
+        assert all(stored[n] == REDACTED for n in sensitive)
+        assert is_sealed(stored[SEALED_KEY]) if sensitive else SEALED_KEY not in stored
+        assert {k: v for k, v in stored.items() if k not in sensitive and k != SEALED_KEY} == {
+            k: v for k, v in context.items() if k not in sensitive
+        }
+        assert context_unseal(context=stored) == context
+        assert context_seal(plugin=plugin, event_type=type_, context=stored) == stored  # sealing twice: no-op
+        masked = context_redact(plugin=plugin, event_type=type_, context=stored)
+        assert SEALED_KEY not in masked and all(masked[n] == REDACTED for n in sensitive)

@@ -87,3 +87,11 @@ def test_profile_conditions_care_history_adherence() -> None:
 def test_conditions_and_allergies_are_sensitive() -> None:
     assert set(P.sensitive_fields("user")) == {"conditions", "allergies"}
     assert P.validate_user({"conditions": ["x"]}) == {"attributes.age_band": ["is required"]}
+
+
+def test_diagnosis_codes_conditions_and_lab_values_are_sensitive_event_context() -> None:
+    assert P.sensitive_event_types() == {
+        "diagnosis": ("code", "condition"),
+        "lab_result": ("code", "value", "abnormal"),
+    }
+    assert P.sensitive_context_fields("visit") == () and P.sensitive_context_fields("nope") == ()

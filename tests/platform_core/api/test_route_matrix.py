@@ -33,6 +33,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from platform_core.catalog.models import EndUser, Item
+from platform_core.catalog.services import enduser_erase
 from platform_core.jobs.models import ModelVersion, TrainingJob, VersionState
 from platform_core.tenancy.models import Tenant
 from tests.factories import EventFactory, ItemFactory, TenantFactory, api_key_raw
@@ -111,7 +112,12 @@ def _version(tenant: Tenant) -> str:
     return str(version.pk)
 
 
+def _erasure(tenant: Tenant) -> str:
+    return str(enduser_erase(tenant=tenant, external_id=_user(tenant)).pk)
+
+
 FILLERS: dict[tuple[str, str], Callable[[Tenant], str]] = {
+    ("erasures", "erasure_id"): _erasure,
     ("users", "external_id"): _user,
     ("items", "external_id"): _item,
     ("jobs", "job_id"): _job,

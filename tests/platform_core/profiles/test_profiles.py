@@ -148,12 +148,10 @@ def test_refresh_user_tracks_a_new_event_without_retraining(shop):
 
 
 def test_refresh_requests_are_debounced(shop, django_capture_on_commit_callbacks):
+    buyer, idle = (EndUser.objects.for_tenant(shop).get(external_id=e).pk for e in ("buyer", "idle"))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert profile_refresh_request(tenant=shop, external_ids=["buyer", "buyer", "idle"]) == [
-            "buyer",
-            "idle",
-        ]
-        assert profile_refresh_request(tenant=shop, external_ids=["buyer"]) == []
+        assert profile_refresh_request(tenant=shop, user_pks=[buyer, buyer, idle]) == [buyer, idle]
+        assert profile_refresh_request(tenant=shop, user_pks=[buyer]) == []
     assert len(callbacks) == 1
 
 
@@ -161,8 +159,8 @@ def test_erasure_reaches_the_profile_and_its_embedding(shop):
     profile_build_bulk(tenant=shop, now=NOW)
     version = ModelVersion.objects.for_tenant(shop).create(tenant=shop, algorithm="t", artifact_path="x/1")
     profile_embeddings_store(tenant=shop, version=version, user_ids=["buyer"], embeddings=np.ones((1, 4)))
-    deleted = enduser_erase(tenant=shop, external_id="buyer")
-    assert deleted["profiles.UserProfile"] == 1
+    receipt = enduser_erase(tenant=shop, external_id="buyer")
+    assert receipt.counts["profiles.UserProfile"] == 1
     assert not UserProfile.objects.for_tenant(shop).filter(user__external_id="buyer").exists()
     assert not UserProfile.unscoped.exclude(embedding=None).exists()  # the only vector went with it
     assert UserProfile.objects.for_tenant(shop).count() == 1
