@@ -169,7 +169,7 @@ class UserDetailApi(TenantAPIView):
         return Response(_user_out(user, listing=False), status=201 if created else 200)
 
     @extend_schema(
-        responses=_ERASED_OUT,
+        responses={200: _ERASED_OUT},
         description="Erase the user and everything derived from them; the answer names the stored receipt.",
     )
     def delete(self, request: Request, external_id: str) -> Response:
