@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "platform_core.jobs",
     "platform_core.profiles",
     "platform_core.serving",
+    "platform_core.analytics",
     "platform_core.api",
     "platform_core.console",
 ]
@@ -278,3 +279,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Analytics (docs/analytics.md) ------------------------------------------------
+ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=60)  # 0: no caching
