@@ -23,7 +23,7 @@ from platform_core.plugins.selectors import tenant_plugin_get
 from platform_core.tenancy.models import Tenant
 
 MAX_GROUPS = 50  # breakdown groups answered, the largest first
-OTHER = "(none)"
+NO_LABEL = "(none)"  # a path step whose event has no item, or an item without the attribute
 
 
 @dataclass
@@ -363,6 +363,8 @@ def paths_compute(*, tenant: Tenant, query: dict[str, Any]) -> dict[str, Any]:
         f"GROUP BY {labels} ORDER BY sessions DESC, {order} LIMIT %(k)s"
     )
     params = {"start": d.when(start), "stop": d.when(stop), "event": query["event"], "k": query["k"]}
+    if needs_item:
+        params["label_key"] = query["by"].partition(".")[2]
 
     def compute() -> dict[str, Any]:
         rows = analytics_sql_rows(tenant=tenant, sql=sql, params=params)
@@ -391,14 +393,8 @@ def _path_label(plugin: DomainPlugin, by: str) -> tuple[str, bool]:
             "by",
             f"must be 'type' or 'item.<attribute>' naming a categorical item attribute of domain {plugin.id!r}",
         )
-    # Events without an item (or items without the attribute) show as OTHER rather than ending the path.
-    return f"COALESCE({dialect().json_text('i.attributes', _literal(name))}, '{OTHER}')", True
-
-
-def _literal(name: str) -> str:
-    # Attribute names come from the plugin's schema (identifiers), checked by the caller.
-    assert name.isidentifier(), name
-    return f"'{name}'"
+    # Events without an item (or items without the attribute) show as NO_LABEL rather than ending the path.
+    return f"COALESCE({dialect().json_text('i.attributes', '%(label_key)s')}, '{NO_LABEL}')", True
 
 
 def _path_row(event: str, row: tuple[Any, ...], direction: str) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The one way analytics reaches the database: tenant-checked raw SQL, one dialect per vendor.
 
 Why raw SQL: funnels, retention and paths are window functions and chained
-CTEs over the event table; the ORM can express neither the ``LEFT JOIN …
-MIN(ts)`` step chains nor the session numbering without a Python loop over
-events. Each query is written once; only the few expressions that differ
+CTEs over the event table; the ORM can express neither the per-user step
+aggregates (``MIN(…) OVER (PARTITION BY user_id)``) nor the session numbering
+without a Python loop over events. Each query is written once; only the few expressions that differ
 between PostgreSQL and SQLite (time arithmetic, JSON access, period numbers)
 come from :class:`Dialect`.
 """
@@ -93,10 +93,6 @@ class Dialect:
         """A JSON attribute as text (``null`` when missing); ``key_param`` holds its name."""
         return f"({column} ->> {key_param})"
 
-    def same(self, a: str, b: str) -> str:
-        """Null-safe equality."""
-        return f"({a} IS NOT DISTINCT FROM {b})"
-
 
 class SqliteDialect(Dialect):
     vendor = "sqlite"
@@ -127,9 +123,6 @@ class SqliteDialect(Dialect):
             f"(CASE json_type({column}, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
             f"WHEN 'null' THEN NULL ELSE CAST(json_extract({column}, {path}) AS TEXT) END)"
         )
-
-    def same(self, a: str, b: str) -> str:
-        return f"({a} IS {b})"
 
 
 def dialect() -> Dialect:

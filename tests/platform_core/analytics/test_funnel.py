@@ -216,3 +216,12 @@ def test_values_a_database_would_refuse_are_400s(api_client, tenant, plant, wher
     r = api_client.post(URL, raw, content_type="application/json")
     assert r.status_code == 400, r.content
     assert "steps[0].where" in r.json()["error"]["fields"]
+
+
+def test_erasing_a_user_drops_cached_answers(api_client, tenant, plant, django_capture_on_commit_callbacks):
+    plant(tenant, "u1", "view", at(0))
+    plant(tenant, "u2", "view", at(0))
+    assert _users(_post(api_client).json()) == [2, 0, 0]
+    with django_capture_on_commit_callbacks(execute=True):  # user_erased is sent on commit
+        assert api_client.delete("/api/v1/users/u1").status_code in (200, 204)
+    assert _users(_post(api_client).json()) == [1, 0, 0]
