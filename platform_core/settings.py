@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "platform_core.jobs",
     "platform_core.profiles",
     "platform_core.serving",
+    "platform_core.analytics",
     "platform_core.api",
     "platform_core.console",
 ]
@@ -324,3 +325,6 @@ PROFILE_OUTBOX_RESEND_SECONDS = env.int("PROFILE_OUTBOX_RESEND_SECONDS", default
 # first half share one retrain) and retries a failed or unpromoted one after the pause below.
 ERASURE_RETRAIN_WINDOW_HOURS = env.float("ERASURE_RETRAIN_WINDOW_HOURS", default=24.0)
 ERASURE_RETRAIN_RETRY_MINUTES = env.float("ERASURE_RETRAIN_RETRY_MINUTES", default=60.0)
+
+# --- Analytics (docs/analytics.md) ------------------------------------------------
+ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=60)  # 0: no caching

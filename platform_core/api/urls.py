@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("platform_core.events.urls")),
     path("", include("platform_core.jobs.urls")),
     path("", include("platform_core.profiles.urls")),
+    path("", include("platform_core.analytics.urls")),
 ]

@@ -133,7 +133,13 @@ def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
     if inserted:
         # After the commit: this process's serving caches drop these users at once (others
         # hear it from the database's notification).
-        events_committed.send(sender=Tenant, tenant_id=tenant.pk, user_pks=list(users.values()))
+        events_committed.send(
+            sender=Tenant,
+            tenant_id=tenant.pk,
+            user_pks=list(users.values()),
+            ts_min=min(e.timestamp for e in events),  # analytics drops cached answers over this range
+            ts_max=max(e.timestamp for e in events),
+        )
     return IngestResult(
         received=len(events),
         inserted=inserted,
