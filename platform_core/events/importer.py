@@ -252,26 +252,13 @@ class _ChunkValidator:
                 flag(_one(n, pos), problem)
 
         ok = ~bad
-        missing_id = ok & (event_id == "").to_numpy()
-        if missing_id.any():
-            # Deterministic: the same row content always gets the same id.
-            parts = zip(
-                user[missing_id],
-                item[missing_id],
-                type_[missing_id],
-                frame["timestamp"][missing_id],
-                raw_value[missing_id],
-                contexts[missing_id],
-                strict=True,
-            )
-            event_id = event_id.copy()
-            event_id[missing_id] = [
-                "h" + hashlib.blake2b("\x1f".join(p).encode(), digest_size=16).hexdigest() for p in parts
-            ]
+        event_id = _event_ids_fill(
+            event_id=event_id,
+            missing=ok & (event_id == "").to_numpy(),
+            columns=(user, item, type_, frame["timestamp"], raw_value, contexts),
+        )
         # Sealed after the ids above were derived from the plaintext, so a re-run gives the same ids.
-        sensitive = list(self.plugin.sensitive_event_types())
-        for pos in np.flatnonzero(ok & has_context & np.isin(types, sensitive)) if sensitive else ():
-            contexts[pos] = context_text_seal(plugin=self.plugin, event_type=types[pos], text=contexts[pos])
+        self._seal(contexts=contexts, types=types, rows=ok & has_context)
         valid = pd.DataFrame(
             {
                 "row": np.arange(first_row, first_row + n)[ok],
@@ -287,6 +274,28 @@ class _ChunkValidator:
         )
         reasons = [(first_row + pos, "; ".join(msgs)) for pos, msgs in sorted(why.items())]
         return valid, reasons, int(bad.sum())
+
+    def _seal(self, *, contexts: np.ndarray, types: np.ndarray, rows: np.ndarray) -> None:
+        """Encrypt, in place, the contexts of ``rows`` whose type has sensitive fields."""
+        sensitive = list(self.plugin.sensitive_event_types())
+        for pos in np.flatnonzero(rows & np.isin(types, sensitive)) if sensitive else ():
+            contexts[pos] = context_text_seal(plugin=self.plugin, event_type=types[pos], text=contexts[pos])
+
+
+def _event_ids_fill(*, event_id: pd.Series, missing: np.ndarray, columns: tuple) -> pd.Series:
+    """Rows without an ``event_id`` get ``h<blake2b-128 of the row's content>``.
+
+    Deterministic: the same row content always gets the same id, so a second
+    import of a file stores nothing again.
+    """
+    if not missing.any():
+        return event_id
+    parts = zip(*(column[missing] for column in columns), strict=True)
+    event_id = event_id.copy()
+    event_id[missing] = [
+        "h" + hashlib.blake2b("\x1f".join(p).encode(), digest_size=16).hexdigest() for p in parts
+    ]
+    return event_id
 
 
 def _id_problems(ids: pd.Series, *, routed: bool) -> Iterator[tuple[np.ndarray, str]]:

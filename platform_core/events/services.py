@@ -66,6 +66,33 @@ def _unknown_check(
     return errors
 
 
+def _entities_resolve(
+    *, tenant: Tenant, events: list[Any], payload: Any, user_ids: list[str], item_ids: list[str]
+) -> tuple[dict[str, int], dict[str, int], int, int]:
+    """External id → pk of the batch's users and items, created when the tenant allows it.
+
+    Locked (FOR KEY SHARE): events have no database FK, so a concurrent delete of
+    a user or item must wait until these events are committed.
+
+    Returns:
+        users, items, and how many of each were missing (created now).
+    """
+    users = enduser_ids_resolve(tenant=tenant, external_ids=user_ids, create=False, lock=True)
+    items = item_ids_resolve(tenant=tenant, external_ids=item_ids, create=False, lock=True)
+    missing_users = len(user_ids) - len(users)
+    missing_items = len(item_ids) - len(items)
+    if missing_users or missing_items:
+        if not tenant.auto_create_entities:
+            batch = isinstance(payload, dict) and "events" in payload
+            paths = [f"events[{i}]" for i in range(len(events))] if batch else [""]
+            _raise_invalid(_unknown_check(events=events, users=users, items=items, paths=paths))
+        new_users = [u for u in user_ids if u not in users]
+        users.update(enduser_ids_create(tenant=tenant, external_ids=new_users, lock=True))
+        new_items = [i for i in item_ids if i not in items]
+        items.update(item_ids_create(tenant=tenant, external_ids=new_items, lock=True))
+    return users, items, missing_users, missing_items
+
+
 def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
     """Validate a whole batch, then store it idempotently.
 
@@ -88,29 +115,10 @@ def event_ingest(*, tenant: Tenant, payload: Any) -> IngestResult:
     events = events_context_seal(plugin=plugin, events=events)
     user_ids = list(dict.fromkeys(e.user_id for e in events))
     item_ids = list(dict.fromkeys(e.item_id for e in events if e.item_id is not None))
-    create = tenant.auto_create_entities
     with transaction.atomic():
-        # Locked (FOR KEY SHARE): events have no database FK, so a concurrent
-        # delete of a user or item must wait until these events are committed.
-        users = enduser_ids_resolve(tenant=tenant, external_ids=user_ids, create=False, lock=True)
-        items = item_ids_resolve(tenant=tenant, external_ids=item_ids, create=False, lock=True)
-        missing_users = len(user_ids) - len(users)
-        missing_items = len(item_ids) - len(items)
-        if missing_users or missing_items:
-            if not create:
-                batch = isinstance(payload, dict) and "events" in payload
-                paths = [f"events[{i}]" for i in range(len(events))] if batch else [""]
-                _raise_invalid(_unknown_check(events=events, users=users, items=items, paths=paths))
-            users.update(
-                enduser_ids_create(
-                    tenant=tenant, external_ids=[u for u in user_ids if u not in users], lock=True
-                )
-            )
-            items.update(
-                item_ids_create(
-                    tenant=tenant, external_ids=[i for i in item_ids if i not in items], lock=True
-                )
-            )
+        users, items, missing_users, missing_items = _entities_resolve(
+            tenant=tenant, events=events, payload=payload, user_ids=user_ids, item_ids=item_ids
+        )
         tid = tenant.pk
         rows = [
             (
