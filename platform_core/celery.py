@@ -31,6 +31,7 @@ app.conf.task_routes = {
     "profiles.refresh_users": {"queue": "profiles"},
     "profiles.outbox_drain": {"queue": "default"},
     "jobs.*": {"queue": "default"},
+    "analytics.*": {"queue": "default"},  # NumPy k-means and SQL: no TensorFlow, no GPU
 }
 # Housekeeping entries; DatabaseScheduler copies them into django-celery-beat's
 # tables, where the console shows them. Per-tenant intervals live in
@@ -49,6 +50,12 @@ app.conf.beat_schedule = {
         "task": "jobs.erasure_retrains",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 290},
+    },
+    # Recomputes segments older than ANALYTICS_SEGMENT_MAX_AGE_SECONDS (docs/analytics.md).
+    "analytics-segments-refresh": {
+        "task": "analytics.segments_refresh",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 890},
     },
 }
 

@@ -328,3 +328,5 @@ ERASURE_RETRAIN_RETRY_MINUTES = env.float("ERASURE_RETRAIN_RETRY_MINUTES", defau
 
 # --- Analytics (docs/analytics.md) ------------------------------------------------
 ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=60)  # 0: no caching
+# Segments older than this are recomputed by the beat entry "analytics-segments-refresh".
+ANALYTICS_SEGMENT_MAX_AGE_SECONDS = env.int("ANALYTICS_SEGMENT_MAX_AGE_SECONDS", default=3600)

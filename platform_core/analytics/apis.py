@@ -52,9 +52,19 @@ class CohortOut(serializers.Serializer):
     )
 
 
+class RetentionGroupOut(serializers.Serializer):
+    value = serializers.CharField(
+        allow_null=True, help_text="The segment (name:n for a cluster) or attribute; null: none."
+    )
+    cohorts = CohortOut(many=True)
+
+
 class RetentionOut(_RangeOut):
     period = serializers.CharField()
     cohorts = CohortOut(many=True)
+    breakdown = serializers.CharField(required=False)
+    groups = RetentionGroupOut(many=True, required=False)
+    groups_truncated = serializers.BooleanField(required=False)
 
 
 class PathOut(serializers.Serializer):
@@ -118,7 +128,7 @@ class PathsApi(TenantAPIView):
 
 
 class TrendingApi(TenantAPIView):
-    """GET /trending?window=24h&k=&periods=&min_count=&type=&category=&filter=&filter_params=."""
+    """GET /trending?window=24h&k=&periods=&min_count=&type=&category=&segment=&filter=&filter_params=."""
 
     required_scope = "read"
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from domains.base import DomainPlugin
 from platform_core.analytics import validation as v
 from platform_core.analytics.cache import analytics_cached
+from platform_core.analytics.segments import segment_ref_resolve
 from platform_core.analytics.sql import TENANT, analytics_sql_rows, dialect
 from platform_core.analytics.where import Params, where_compile
 from platform_core.plugins.selectors import tenant_plugin_get
@@ -89,7 +90,7 @@ def funnel_compute(*, tenant: Tenant, query: dict[str, Any]) -> dict[str, Any]:
     )
     d = dialect()
     params = {**built.bag.values, "start": d.when(start), "to": d.when(stop), "stop": d.when(stop + window)}
-    if breakdown is not None:
+    if breakdown is not None and breakdown.entity != "segment":
         params["bkey"] = breakdown.name
 
     def compute() -> dict[str, Any]:
@@ -196,23 +197,30 @@ def _exclusion_test(exclusions: list[dict[str, Any]], limit: str) -> str:
 
 
 def _grouped_cte(breakdown: v.Breakdown | None) -> str:
-    """Every kept user twice when broken down: once in the total (b = 0), once in its group (b = 1)."""
+    """Every kept user twice when broken down: once in the total (b = 0), once in its group (b = 1)
+    (with ``segment``: once in each segment they are in, or once under null)."""
     if breakdown is None:
         return "grouped AS (SELECT 0 AS b, NULL AS g, kept.* FROM kept)"
-    d = dialect()
-    if breakdown.entity == "user":
-        join, column = (
-            f"LEFT JOIN {{user}} x ON x.id = kept.user_id AND x.tenant_id = {TENANT}",
-            "x.attributes",
-        )
-    else:
-        join, column = (
-            f"LEFT JOIN {{item}} x ON x.id = kept.anchor_item AND x.tenant_id = {TENANT}",
-            "x.attributes",
-        )
+    join, label = _group_join(breakdown, user="kept.user_id", item="kept.anchor_item")
     return (
         "grouped AS (SELECT 0 AS b, NULL AS g, kept.* FROM kept UNION ALL "
-        f"SELECT 1 AS b, {d.json_text(column, '%(bkey)s')} AS g, kept.* FROM kept {join})"
+        f"SELECT 1 AS b, {label} AS g, kept.* FROM kept {join})"
+    )
+
+
+def _group_join(breakdown: v.Breakdown, *, user: str, item: str = "NULL") -> tuple[str, str]:
+    """(the LEFT JOINs, the group label expression) of a breakdown, for the user column ``user``."""
+    if breakdown.entity == "segment":
+        # One row per segment the user is in (a cluster segment's as "name:n"); none: one null row.
+        return (
+            f"LEFT JOIN {{member}} sm ON sm.user_id = {user} AND sm.tenant_id = {TENANT} "
+            f"LEFT JOIN {{segment}} sg ON sg.id = sm.segment_id AND sg.tenant_id = {TENANT}",
+            "CASE WHEN sm.cluster IS NULL THEN sg.name ELSE sg.name || ':' || CAST(sm.cluster AS VARCHAR(8)) END",
+        )
+    table, key = ("user", user) if breakdown.entity == "user" else ("item", item)
+    return (
+        f"LEFT JOIN {{{table}}} x ON x.id = {key} AND x.tenant_id = {TENANT}",
+        dialect().json_text("x.attributes", "%(bkey)s"),
     )
 
 
@@ -283,7 +291,8 @@ def _period_start(period: str, number: int) -> dt.datetime:
 
 def retention_compute(*, tenant: Tenant, query: dict[str, Any]) -> dict[str, Any]:
     """Cohorts by the period of each user's first start event in [from, to); ``retained[n]``
-    counts the cohort's users with a return event n periods later (``retained[0]`` = the cohort)."""
+    counts the cohort's users with a return event n periods later (``retained[0]`` = the cohort).
+    With ``breakdown`` the same per group (``segment`` or ``user.<attribute>``)."""
     plugin = tenant_plugin_get(tenant=tenant)
     start, stop = v.range_check(query.get("from"), query.get("to"))
     period = query["period"]
@@ -292,16 +301,35 @@ def retention_compute(*, tenant: Tenant, query: dict[str, Any]) -> dict[str, Any
         raise v.fail(
             "period", "the range holds more than 400 periods: use a longer period or a shorter range"
         )
+    breakdown = v.breakdown_parse(plugin, query.get("breakdown"), entities=("user",))
     built = _Built(plugin=plugin)
     for name in ("start_type", "return_type"):
         v.event_type_check(plugin, query.get(name), field=name)
+    sql = _retention_sql(built=built, query=query, breakdown=breakdown)
+    d = dialect()
+    params = {**built.bag.values, "start": d.when(start), "stop": d.when(stop)}
+    if breakdown is not None and breakdown.entity == "user":
+        params["bkey"] = breakdown.name
+
+    def compute() -> dict[str, Any]:
+        rows = analytics_sql_rows(tenant=tenant, sql=sql, params=params)
+        return _retention_answer(rows=rows, period=period, last=last, breakdown=breakdown)
+
+    answer = analytics_cached(
+        tenant=tenant, kind="retention", query=query, start=start, stop=stop, compute=compute
+    )
+    return {"period": period, "from": start, "to": stop, **answer}
+
+
+def _retention_sql(*, built: _Built, query: dict[str, Any], breakdown: v.Breakdown | None) -> str:
+    """Rows (b, g, cohort, n, users): b = 0 the totals, b = 1 per group of the breakdown."""
     tests = [
         f"e.type = {built.bag.bind(query[n])}" if query.get(n) else "1 = 1"
         for n in ("start_type", "return_type")
     ]
     # With both types named only their events are read; with "any event" on either side, all are.
     only = f" AND ({tests[0]} OR {tests[1]})" if query.get("start_type") and query.get("return_type") else ""
-    p = _period_sql(period, "e.timestamp")
+    p = _period_sql(query["period"], "e.timestamp")
     sql = (
         f"WITH ev AS (SELECT e.user_id, {p} AS p, CASE WHEN {tests[0]} THEN 1 ELSE 0 END AS s, "
         f"CASE WHEN {tests[1]} THEN 1 ELSE 0 END AS r FROM {{event}} e "
@@ -310,29 +338,51 @@ def retention_compute(*, tenant: Tenant, query: dict[str, Any]) -> dict[str, Any
         # planned that join as a nested loop over the CTE: minutes at 100,000 events).
         "wc AS (SELECT ev.*, MIN(CASE WHEN s = 1 THEN p END) OVER (PARTITION BY user_id) AS c FROM ev), "
         "firsts AS (SELECT DISTINCT user_id, c FROM wc WHERE c IS NOT NULL), "
-        "back AS (SELECT DISTINCT user_id, c, p - c AS n FROM wc WHERE c IS NOT NULL AND r = 1 AND p > c) "
-        "SELECT c, 0, COUNT(*) FROM firsts GROUP BY c UNION ALL SELECT c, n, COUNT(*) FROM back GROUP BY c, n"
+        "back AS (SELECT DISTINCT user_id, c, p - c AS n FROM wc WHERE c IS NOT NULL AND r = 1 AND p > c)"
     )
-    d = dialect()
-    params = {**built.bag.values, "start": d.when(start), "stop": d.when(stop)}
-
-    def compute() -> dict[str, Any]:
-        cohorts: dict[int, list[int]] = {}
-        for c, n, users in analytics_sql_rows(tenant=tenant, sql=sql, params=params):
-            c, n = int(c), int(n)
-            row = cohorts.setdefault(c, [0] * (last - c + 1))
-            row[n] = int(users)
-        return {
-            "cohorts": [
-                {"start": _period_start(period, c), "users": row[0], "retained": row}
-                for c, row in sorted(cohorts.items())
-            ]
-        }
-
-    answer = analytics_cached(
-        tenant=tenant, kind="retention", query=query, start=start, stop=stop, compute=compute
+    totals = (
+        " SELECT 0, NULL, c, 0, COUNT(*) FROM firsts GROUP BY c"
+        " UNION ALL SELECT 0, NULL, c, n, COUNT(*) FROM back GROUP BY c, n"
     )
-    return {"period": period, "from": start, "to": stop, **answer}
+    if breakdown is None:
+        return sql + totals
+    join, label = _group_join(breakdown, user="f.user_id")
+    return (
+        sql
+        + f", ug AS (SELECT f.user_id, {label} AS g FROM (SELECT DISTINCT user_id FROM firsts) f {join})"
+        + totals
+        + " UNION ALL SELECT 1, ug.g, f.c, 0, COUNT(*) FROM firsts f JOIN ug ON ug.user_id = f.user_id "
+        "GROUP BY ug.g, f.c"
+        " UNION ALL SELECT 1, ug.g, k.c, k.n, COUNT(*) FROM back k JOIN ug ON ug.user_id = k.user_id "
+        "GROUP BY ug.g, k.c, k.n"
+    )
+
+
+def _retention_answer(
+    *, rows: list[tuple[Any, ...]], period: str, last: int, breakdown: v.Breakdown | None
+) -> dict[str, Any]:
+    groups: dict[tuple[int, Any], dict[int, list[int]]] = {}
+    for b, g, c, n, users in rows:
+        cohorts = groups.setdefault((int(b), g), {})
+        c, n = int(c), int(n)
+        cohorts.setdefault(c, [0] * (last - c + 1))[n] = int(users)
+
+    def listed(cohorts: dict[int, list[int]]) -> list[dict[str, Any]]:
+        return [
+            {"start": _period_start(period, c), "users": row[0], "retained": row}
+            for c, row in sorted(cohorts.items())
+        ]
+
+    answer: dict[str, Any] = {"cohorts": listed(groups.get((0, None), {}))}
+    if breakdown is not None:
+        ranked = sorted(
+            ((g, cs) for (b, g), cs in groups.items() if b == 1),
+            key=lambda gc: (-sum(r[0] for r in gc[1].values()), str(gc[0])),
+        )
+        answer["breakdown"] = breakdown.label
+        answer["groups"] = [{"value": g, "cohorts": listed(cs)} for g, cs in ranked[:MAX_GROUPS]]
+        answer["groups_truncated"] = len(ranked) > MAX_GROUPS
+    return answer
 
 
 # ============================================================== paths
@@ -423,6 +473,8 @@ def trending_list(*, tenant: Tenant, query: dict[str, Any]) -> dict[str, Any]:
     if query.get("type"):
         v.event_type_check(plugin, query["type"], field="type")
     tests += _trending_filters(built, plugin, query)
+    if query.get("segment"):
+        tests.append(_segment_members_test(built, tenant=tenant, ref=query["segment"]))
     d = dialect()
     growth = f"((cur + 1.0) / (prev * 1.0 / {int(query['periods'])} + 1.0))"
     sql = (
@@ -464,6 +516,17 @@ def trending_list(*, tenant: Tenant, query: dict[str, Any]) -> dict[str, Any]:
         tenant=tenant, kind="trending", query=query, start=start, stop=now, compute=compute
     )
     return {"window": query["window"], "periods": query["periods"], "min_count": query["min_count"], **answer}
+
+
+def _segment_members_test(built: _Built, *, tenant: Tenant, ref: str) -> str:
+    """Only events of the segment's (or cluster's) members."""
+    seg = segment_ref_resolve(tenant=tenant, ref=ref, field="segment")
+    cluster = f" AND sm.cluster = {built.bag.bind(seg.cluster)}" if seg.cluster is not None else ""
+    # Cached answers need no segment version: a computation drops the tenant's cached answers.
+    return (
+        f"e.user_id IN (SELECT sm.user_id FROM {{member}} sm WHERE sm.tenant_id = {TENANT} "
+        f"AND sm.segment_id = {built.bag.bind(seg.segment_id)}{cluster})"
+    )
 
 
 def _trending_filters(built: _Built, plugin: DomainPlugin, query: dict[str, Any]) -> list[str]:

@@ -23,18 +23,23 @@ from platform_core.common.scoping import TenantScopeError
 from platform_core.events.models import Event
 from platform_core.tenancy.models import Tenant
 
-#: ``{event}``, ``{item}``, ``{user}`` in a template: the tenant-owned tables a query may read.
-_TABLE_REF = re.compile(r"\{(event|item|user)\}")
+#: ``{event}``, ``{item}``, ``{user}``, ``{member}``, ``{segment}`` in a template: the
+#: tenant-owned tables a query may read.
+_TABLE_REF = re.compile(r"\{(event|item|user|member|segment)\}")
 TENANT = "%(tenant)s"
 
 
 @functools.cache
 def _tables() -> dict[str, str]:
+    from platform_core.analytics.models import Segment, SegmentMember  # models load after this module
+
     q = connection.ops.quote_name
     return {
         "event": q(Event._meta.db_table),
         "item": q(Item._meta.db_table),
         "user": q(EndUser._meta.db_table),
+        "member": q(SegmentMember._meta.db_table),
+        "segment": q(Segment._meta.db_table),
     }
 
 
@@ -46,6 +51,32 @@ def analytics_sql_rows(*, tenant: Tenant, sql: str, params: dict[str, Any]) -> l
     a tenant-owned table without scoping it fails here, before it runs.
     The tenant parameter is bound here, never by the caller.
     """
+    text = _checked(tenant=tenant, sql=sql, params=params)
+    with connection.cursor() as cursor:
+        cursor.execute(text, {**params, "tenant": tenant.pk})
+        return [tuple(_plain(v) for v in row) for row in cursor.fetchall()]
+
+
+def analytics_sql_insert(
+    *, tenant: Tenant, table: str, columns: tuple[str, ...], select: str, params: dict[str, Any]
+) -> int:
+    """``INSERT INTO {table} (tenant_id, columns…) <select>``: a set-based write of the tenant's rows.
+
+    ``select`` is checked like a query of :func:`analytics_sql_rows` and must
+    give ``columns`` in order; ``tenant_id`` is bound here. Returns the rows written.
+    """
+    if table not in ("member",):
+        raise TenantScopeError(f"analytics writes no table {table!r}")
+    body = _checked(tenant=tenant, sql=select, params=params)
+    names = ", ".join(("tenant_id", *columns))
+    text = f"INSERT INTO {_tables()[table]} ({names}) SELECT {TENANT}, q.* FROM ({body}) q"
+    with connection.cursor() as cursor:
+        cursor.execute(text, {**params, "tenant": tenant.pk})
+        return cursor.rowcount
+
+
+def _checked(*, tenant: Tenant, sql: str, params: dict[str, Any]) -> str:
+    """``sql`` with its table names filled in, once every table reference has its tenant test."""
     if tenant is None or getattr(tenant, "pk", None) is None:
         raise TenantScopeError("analytics query without a tenant")
     references = len(_TABLE_REF.findall(sql))
@@ -53,10 +84,7 @@ def analytics_sql_rows(*, tenant: Tenant, sql: str, params: dict[str, Any]) -> l
         raise TenantScopeError("analytics query reads a tenant-owned table without a tenant_id test")
     if "tenant" in params:
         raise TenantScopeError("the tenant parameter is bound by analytics_sql_rows itself")
-    text = _TABLE_REF.sub(lambda m: _tables()[m.group(1)], sql)
-    with connection.cursor() as cursor:
-        cursor.execute(text, {**params, "tenant": tenant.pk})
-        return [tuple(_plain(v) for v in row) for row in cursor.fetchall()]
+    return _TABLE_REF.sub(lambda m: _tables()[m.group(1)], sql)
 
 
 def _plain(value: Any) -> Any:

@@ -74,21 +74,27 @@ def event_type_check(plugin: DomainPlugin, value: str | None, *, field: str) -> 
 
 @dataclass(frozen=True)
 class Breakdown:
-    """``user.<name>`` or ``item.<name>`` (the item of the user's first step)."""
+    """``user.<name>``, ``item.<name>`` (the item of the user's first step) or ``segment``."""
 
-    entity: str  # "user" | "item"
+    entity: str  # "user" | "item" | "segment"
     name: str
 
     @property
     def label(self) -> str:
-        return f"{self.entity}.{self.name}"
+        return self.entity if self.entity == "segment" else f"{self.entity}.{self.name}"
 
 
-def breakdown_parse(plugin: DomainPlugin, raw: str | None) -> Breakdown | None:
+def breakdown_parse(
+    plugin: DomainPlugin, raw: str | None, *, entities: tuple[str, ...] = ("user", "item")
+) -> Breakdown | None:
+    """A breakdown: ``segment`` (each segment a user is in; clusters as ``name:n``) or an attribute."""
     if raw in (None, ""):
         return None
+    if raw == "segment":
+        return Breakdown(entity="segment", name="")
     entity, _, name = str(raw).partition(".")
     schemas: dict[str, Sequence[Field]] = {"user": plugin.user_schema, "item": plugin.item_schema}
+    schemas = {e: s for e, s in schemas.items() if e in entities}
     fields = {f.name: f for f in schemas.get(entity, ())}
     spec = fields.get(name)
     if spec is None or spec.sensitive:
@@ -100,7 +106,8 @@ def breakdown_parse(plugin: DomainPlugin, raw: str | None) -> Breakdown | None:
         )
         raise fail(
             "breakdown",
-            f"{raw!r} is not a user or item attribute of domain {plugin.id!r} (known: {', '.join(choices)})",
+            f"{raw!r} is not 'segment' or a {' or '.join(entities)} attribute of domain {plugin.id!r} "
+            f"(known: segment, {', '.join(choices)})",
         )
     if spec.type not in BREAKDOWN_TYPES:
         raise fail(
@@ -146,7 +153,12 @@ class FunnelInput(_RangeInput):
     steps = StepInput(many=True, allow_empty=False, max_length=MAX_STEPS)
     window = serializers.CharField(required=False, default="7d", max_length=32)
     exclusions = ExclusionInput(many=True, required=False, default=list, max_length=MAX_STEPS)
-    breakdown = serializers.CharField(required=False, allow_null=True, max_length=200)
+    breakdown = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=200,
+        help_text="'segment', 'user.<attribute>' or 'item.<attribute>'.",
+    )
     filter_params = serializers.DictField(
         required=False, default=dict, help_text="Values of $name in 'where'."
     )
@@ -156,6 +168,9 @@ class RetentionInput(_RangeInput):
     period = serializers.ChoiceField(choices=("day", "week", "month"), default="week")
     start_type = serializers.CharField(required=False, allow_null=True, default=None, max_length=64)
     return_type = serializers.CharField(required=False, allow_null=True, default=None, max_length=64)
+    breakdown = serializers.CharField(
+        required=False, allow_null=True, max_length=200, help_text="'segment' or 'user.<attribute>'."
+    )
 
 
 class PathsInput(_RangeInput):
@@ -199,6 +214,13 @@ class TrendingInput(serializers.Serializer):
     min_count = serializers.IntegerField(required=False, default=5, min_value=1, max_value=1_000_000)
     type = serializers.CharField(required=False, allow_null=True, default=None, max_length=64)
     category = serializers.CharField(required=False, allow_null=True, default=None, max_length=200)
+    segment = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=80,
+        help_text="Only events of this segment's members (name or id; name:n: one cluster).",
+    )
     filter = serializers.CharField(required=False, allow_null=True, default=None, max_length=2000)
     filter_params = JsonObjectText(
         required=False, default=dict, help_text="A JSON object: values of $name in 'filter'."

@@ -168,7 +168,7 @@ class SimilarItemsApi(LeanGetMixin, TenantAPIView):
 
 @extend_schema_view(**openapi.popular())
 class PopularApi(TenantAPIView):
-    """GET /popular?window=7d&k=&filter=&filter_params=."""
+    """GET /popular?window=7d&k=&filter=&filter_params=&segment=."""
 
     required_scope = "read"
 
@@ -181,6 +181,7 @@ class PopularApi(TenantAPIView):
             window=window,
             filter_expression=q.get("filter"),
             filter_params=_json_object_param(q, "filter_params"),
+            segment=q.get("segment") or None,
         )
         return Response({"window": window, "items": [asdict(i) for i in items]})
 

@@ -16,6 +16,12 @@ Grammar (keywords are case-insensitive)::
     OP       := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
     value    := "string" | 'string' | number | true | false | $param
 
+``user.segment`` is the one name that is not an item attribute: a test of
+the *requesting user's* segment membership (``user.segment = "big-spenders"``,
+``!=``, ``in [...]``, ``not in [...]``), the same for every item, so
+``user.segment = "vip" or price < 100`` shows VIPs everything and others only
+items under 100 (docs/analytics.md, "Segments in recommendations").
+
 ``$param`` takes its value from the request's parameters (``filter_params``),
 so client code never splices user input into the expression. An item that
 lacks the attribute fails every test on it (``not`` can turn that around).
@@ -50,7 +56,7 @@ _TOKEN = re.compile(
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<number>-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
   | (?P<param>\$[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
   | (?P<op><=|>=|!=|==|=|<|>)
   | (?P<punct>[()\[\],])
     """,
@@ -58,6 +64,9 @@ _TOKEN = re.compile(
 )
 _KEYWORDS = {"and", "or", "not", "in", "contains", "true", "false"}
 _ORDERED_TYPES = {"int", "float", "datetime"}
+USER_SEGMENT = "user.segment"
+#: ``test(ref)`` → whether the requesting user is in segment ``ref`` (400 for an unknown one).
+SegmentTest = Callable[[str], bool]
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,8 @@ class ItemFilter:
     expression: str
     attributes: frozenset[str]
     predicate: Predicate
+    #: (segment, the user's membership) of each ``user.segment`` term: the answer depends on them.
+    user_segments: tuple[tuple[str, bool], ...] = ()
 
     def matches(self, attributes: Mapping[str, Any]) -> bool:
         return self.predicate(attributes)
@@ -110,7 +121,16 @@ def _tokenize(text: str) -> list[_Tok]:
 
 
 class _Parser:
-    def __init__(self, text: str, schema: Sequence[Field], params: Mapping[str, Any], domain: str) -> None:
+    def __init__(
+        self,
+        text: str,
+        schema: Sequence[Field],
+        params: Mapping[str, Any],
+        domain: str,
+        segment_test: SegmentTest | None = None,
+    ) -> None:
+        self.segment_test = segment_test
+        self.user_segments: dict[str, bool] = {}
         self.tokens = _tokenize(text)
         self.i = 0
         self.fields = {f.name: f for f in schema}
@@ -190,6 +210,8 @@ class _Parser:
         tok = self.take()
         if tok.kind != "name":
             raise _fail(f"expected an attribute name at position {tok.pos}, found {tok.text!r}")
+        if tok.text == USER_SEGMENT:
+            return self.segment_term(tok)
         spec = self.field(tok)
         nxt = self.peek()
         if nxt.kind == "op":
@@ -211,6 +233,37 @@ class _Parser:
             f"expected an operator (=, !=, <, <=, >, >=, in, contains) after {spec.name!r} "
             f"at position {nxt.pos}, found {nxt.text!r}"
         )
+
+    def segment_term(self, tok: _Tok) -> Any:
+        """``user.segment = "s"`` (or ``!=``, ``in``, ``not in``): a constant for this request."""
+        if self.segment_test is None:
+            raise _fail(
+                f"{USER_SEGMENT} at position {tok.pos} needs a requesting user: it is available in "
+                "recommendations and in similar items with user_id"
+            )
+        segment = Field(name=USER_SEGMENT, type="string")
+        nxt = self.take()
+        negate = nxt.kind == "keyword" and nxt.text == "not"
+        if negate:
+            nxt = self.take()
+        if nxt.kind == "op" and nxt.text in ("=", "==", "!=") and not negate:
+            refs, negate = [self.value(segment)], nxt.text == "!="
+        elif nxt.kind == "keyword" and nxt.text == "in":
+            self.expect("punct", "[", "'[' after 'in'")
+            refs = [self.value(segment)]
+            while self.peek().kind == "punct" and self.peek().text == ",":
+                self.take()
+                refs.append(self.value(segment))
+            self.expect("punct", "]", "',' or ']'")
+        else:
+            raise _fail(f"{USER_SEGMENT} takes =, !=, in or not in; found {nxt.text!r} at position {nxt.pos}")
+        if len(refs) > MAX_LIST_VALUES:
+            raise _fail(f"a list may hold at most {MAX_LIST_VALUES} values")
+        for ref in refs:
+            if ref not in self.user_segments:
+                self.user_segments[ref] = self.segment_test(ref)
+        answer = any(self.user_segments[r] for r in refs) != negate
+        return lambda a: answer
 
     # ---------------------------------------------------------------- checks
     def field(self, tok: _Tok) -> Field:
@@ -368,6 +421,7 @@ def filter_parse(
     schema: Sequence[Field],
     params: Mapping[str, Any] | None = None,
     domain: str = "",
+    segment_test: SegmentTest | None = None,
 ) -> ItemFilter:
     """Parse and validate a filter expression against an item schema.
 
@@ -376,6 +430,7 @@ def filter_parse(
         schema: the domain's ``item_schema``.
         params: values for ``$name`` placeholders.
         domain: the domain id, for messages.
+        segment_test: the requesting user's segment membership; None refuses ``user.segment``.
 
     Raises:
         ValidationFailed: code ``invalid_filter``; the message names the problem and its position.
@@ -390,6 +445,11 @@ def filter_parse(
             code=ServingError.INVALID_FILTER,
             fields={"filter_params": ["must be a JSON object"]},
         )
-    parser = _Parser(expression, schema, params or {}, domain)
+    parser = _Parser(expression, schema, params or {}, domain, segment_test)
     predicate = parser.parse()
-    return ItemFilter(expression=expression, attributes=frozenset(parser.used), predicate=predicate)
+    return ItemFilter(
+        expression=expression,
+        attributes=frozenset(parser.used),
+        predicate=predicate,
+        user_segments=tuple(sorted(parser.user_segments.items())),
+    )

@@ -33,6 +33,12 @@ def _params() -> dict[str, OpenApiParameter]:
             q,
             description='A JSON object of the filter\'s `:names`, e.g. `{"max_price": 50}`.',
         ),
+        "segment": OpenApiParameter(
+            "segment",
+            str,
+            q,
+            description="Only events of this segment's members (name or id; name:n: one cluster).",
+        ),
         "explain": OpenApiParameter("explain", bool, q, description="Add each item's explanation."),
         "explore": OpenApiParameter(
             "explore", float, q, description="Share of slots (0 to 1) for long-tail or new items."
@@ -123,7 +129,7 @@ def popular() -> dict:
     p = _params()
     return {
         "get": extend_schema(
-            parameters=[p[n] for n in ("window", "k", "filter", "filter_params")],
+            parameters=[p[n] for n in ("window", "k", "filter", "filter_params", "segment")],
             responses=inline_serializer(
                 "PopularList", {"window": serializers.CharField(), "items": _SCORED.__class__(many=True)}
             ),

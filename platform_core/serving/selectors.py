@@ -51,8 +51,9 @@ from platform_core.serving.candidates import (
 )
 from platform_core.serving.catalog_snapshot import catalog_generation
 from platform_core.serving.errors import ServingError
-from platform_core.serving.filters import ItemFilter, filter_parse
+from platform_core.serving.filters import ItemFilter, SegmentTest, filter_parse
 from platform_core.serving.model_cache import ServingModel, serving_model_get
+from platform_core.serving.segments import segment_resolve, segment_test_for
 from platform_core.serving.services import recommendation_served, recommendation_token_issue
 from platform_core.serving.user_state import (
     ListInputs,
@@ -123,11 +124,21 @@ def k_clean(k: Any) -> int:
 
 
 def item_filter_get(
-    *, plugin: DomainPlugin, expression: str | None, params: Mapping[str, Any] | None
+    *,
+    plugin: DomainPlugin,
+    expression: str | None,
+    params: Mapping[str, Any] | None,
+    segment_test: SegmentTest | None = None,
 ) -> ItemFilter | None:
     if expression is None or expression == "":
         return None
-    return filter_parse(expression=expression, schema=plugin.item_schema, params=params, domain=plugin.id)
+    return filter_parse(
+        expression=expression,
+        schema=plugin.item_schema,
+        params=params,
+        domain=plugin.id,
+        segment_test=segment_test,
+    )
 
 
 _WINDOW = re.compile(r"^(\d{1,4})([hdw])$")
@@ -369,7 +380,10 @@ def recommendation_list(
     k = k_clean(k)
     plugin = tenant_plugin_get(tenant=tenant)
     config = tenant_config_get(tenant=tenant)
-    item_filter = item_filter_get(plugin=plugin, expression=filter_expression, params=filter_params)
+    item_filter = item_filter_get(
+        plugin=plugin, expression=filter_expression, params=filter_params,
+        segment_test=segment_test_for(tenant=tenant, user_external_id=external_id),
+    )  # fmt: skip
     share = exploration_clean(value=explore, config=config)
     model = serving_model_get(tenant=tenant)
     # Read before anything of the user: a list computed from data a change overtook is not kept.
@@ -380,6 +394,7 @@ def recommendation_list(
         reuse = _list_reuse_key(
             tenant=tenant, plugin=plugin, config=config, model=model, extra=extra, k=k,
             filter_expression=filter_expression, filter_params=filter_params, share=share, context=context,
+            segments=item_filter.user_segments if item_filter is not None else (),
         )  # fmt: skip
         served = served_list_get(
             tenant=tenant, external_id=external_id, params=reuse[0], inputs=reuse[1],
@@ -484,13 +499,16 @@ def _list_reuse_key(
     filter_params: Mapping[str, Any] | None,
     share: float,
     context: Mapping[str, Any] | None,
+    segments: tuple[tuple[str, bool], ...] = (),
 ) -> tuple[tuple[Any, ...], ListInputs] | None:
     """(the request's parameters, the list's other inputs), or None when a list can't be reused."""
     catalog = catalog_generation(tenant_id=tenant.pk)
     if catalog is None:
         return None  # attributes come from the database meanwhile: no generation to compare
     try:
-        params = (k, filter_expression or "", _canonical(filter_params), share, _canonical(context))
+        # ``segments``: the user's memberships a user.segment term read; a recomputation that
+        # changes one gives other parameters, so a list kept before is not served again.
+        params = (k, filter_expression or "", _canonical(filter_params), share, _canonical(context), segments)
     except TypeError:  # a parameter orjson can't write (e.g. an integer past 64 bits)
         return None
     inputs = ListInputs(
@@ -591,7 +609,10 @@ def item_similar_list(
     k = k_clean(k)
     plugin = tenant_plugin_get(tenant=tenant)
     config = tenant_config_get(tenant=tenant)
-    item_filter = item_filter_get(plugin=plugin, expression=filter_expression, params=filter_params)
+    item_filter = item_filter_get(
+        plugin=plugin, expression=filter_expression, params=filter_params,
+        segment_test=segment_test_for(tenant=tenant, user_external_id=user_external_id),
+    )  # fmt: skip
     item = item_get_for_tenant(tenant=tenant, external_id=external_id)
     user_rec: UserRecord | None = None
     records: list[Any] = []
@@ -671,14 +692,24 @@ def item_popular_list(
     window: str | None = "7d",
     filter_expression: str | None = None,
     filter_params: Mapping[str, Any] | None = None,
+    segment: str | None = None,
 ) -> list[PopularItem]:
-    """The most interacted-with active items in the window (events weighted by their type's weight)."""
+    """The most interacted-with active items in the window (events weighted by their type's weight).
+
+    With ``segment`` (a segment's name or id, ``name:n`` for one cluster) only its members' events count.
+    """
     k = k_clean(k)
     delta = window_clean(window)
     plugin = tenant_plugin_get(tenant=tenant)
     item_filter = item_filter_get(plugin=plugin, expression=filter_expression, params=filter_params)
     limit = k if item_filter is None else max(k * 20, 500)
-    rows = popular_scores(tenant=tenant, plugin=plugin, window=delta, limit=limit)
+    lookup, cache_key = None, ""
+    if segment:
+        ref = segment_resolve(tenant=tenant, ref=segment, field="segment")
+        lookup, cache_key = ref.event_lookup, f"analytics-segment:{ref.version}"
+    rows = popular_scores(
+        tenant=tenant, plugin=plugin, window=delta, limit=limit, lookup=lookup, cache_key=cache_key
+    )
     if item_filter is not None:
         attrs = item_attributes_get(tenant=tenant, plugin=plugin, item_ids=[i for i, _ in rows])
         rows = [(i, s) for i, s in rows if i in attrs and item_filter.matches(attrs[i])]

@@ -116,7 +116,15 @@ def _erasure(tenant: Tenant) -> str:
     return str(enduser_erase(tenant=tenant, external_id=_user(tenant)).pk)
 
 
+def _segment(tenant: Tenant) -> str:
+    from platform_core.analytics.models import Segment
+
+    definition = {"where": 'country = "DE"'}
+    return str(Segment.objects.for_tenant(tenant).create(tenant=tenant, name="s", definition=definition).pk)
+
+
 FILLERS: dict[tuple[str, str], Callable[[Tenant], str]] = {
+    ("analytics", "segment_id"): _segment,
     ("erasures", "erasure_id"): _erasure,
     ("users", "external_id"): _user,
     ("items", "external_id"): _item,

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
+from platform_core.analytics.models import Segment, SegmentMember
 from platform_core.catalog.models import EndUser
 from platform_core.console.scoping import tenant_id_of
 from platform_core.jobs import monitoring
@@ -67,6 +68,10 @@ def _seed(tenant: Tenant, tag: str, staff: str) -> None:
         action="click",
         served_at=timezone.now(),
     )
+    segment = Segment.unscoped.create(
+        tenant=tenant, name=f"{tag}-segment", definition={"where": 'country = "DE"'}
+    )
+    SegmentMember.unscoped.create(tenant=tenant, segment=segment, user=event.user)
     TenantMembership.objects.create(tenant=tenant, user=StaffUserFactory(username=staff))
 
 
