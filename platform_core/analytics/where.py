@@ -118,18 +118,7 @@ class _Compiler(filters._Parser):
         return self._wrap(f"({self._present(spec)} AND NOT {self._equal(spec, value)})")
 
     def membership(self, spec: Field, negate: bool) -> Any:
-        if spec.type == "list":
-            raise filters._fail(f"{spec.name!r} is a list: use 'contains'")
-        self.expect("punct", "[", "'[' after 'in'")
-        values: list[Any] = []
-        if not (self.peek().kind == "punct" and self.peek().text == "]"):
-            values.append(self.value(spec))
-            while self.peek().kind == "punct" and self.peek().text == ",":
-                self.take()
-                values.append(self.value(spec))
-        self.expect("punct", "]", "',' or ']'")
-        if len(values) > filters.MAX_LIST_VALUES:
-            raise filters._fail(f"a list may hold at most {filters.MAX_LIST_VALUES} values")
+        values = self.list_values(spec)
         anyof = "(" + " OR ".join(self._equal(spec, v) for v in values) + ")" if values else "FALSE"
         if negate:
             return self._wrap(f"({self._present(spec)} AND NOT {anyof})")

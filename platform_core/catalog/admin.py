@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from platform_core.catalog.models import EndUser, ErasureReceipt, Item
-from platform_core.console.scoping import TenantScopedAdmin
+from platform_core.console.scoping import ReadOnlyAdminMixin, TenantScopedAdmin
 from platform_core.plugins.crypto import attributes_redact
 from platform_core.plugins.selectors import tenant_plugin_get
 
@@ -59,19 +59,10 @@ class ItemAdmin(_AttributesAdmin):
 
 
 @admin.register(ErasureReceipt)
-class ErasureReceiptAdmin(TenantScopedAdmin):
+class ErasureReceiptAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """Erasure receipts are an audit trail: read-only here (the erasure itself is the API's DELETE)."""
 
     list_display = ("id", "tenant", "erased_at", "retrain_due_by", "retrained_at", "retrained_version_id")
     list_filter = ("tenant",)
     list_select_related = ("tenant",)
     date_hierarchy = "erased_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

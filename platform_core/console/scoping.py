@@ -251,6 +251,19 @@ class TenantScopedInline(_TenantScope, InlineModelAdmin):
         return super().get_formset(request, obj, **kwargs)
 
 
+class ReadOnlyAdminMixin:
+    """Derived or audit rows: shown, never added, changed or deleted in the console."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class SuperuserOnlyAdmin:
     """Mixed into admins of models that are no tenant's data: only superusers reach them."""
 

@@ -8,14 +8,14 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from platform_core.console.scoping import TenantScopedAdmin
+from platform_core.console.scoping import ReadOnlyAdminMixin, TenantScopedAdmin
 from platform_core.events.models import Event
 from platform_core.events.sensitive import SENSITIVE_CONTEXT_PERMISSION, context_for_reader
 from platform_core.plugins.selectors import tenant_plugin_get
 
 
 @admin.register(Event)
-class EventAdmin(TenantScopedAdmin):
+class EventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = (
         "event_id",
         "tenant",
@@ -56,12 +56,3 @@ class EventAdmin(TenantScopedAdmin):
     @admin.display(description="item", ordering="item__external_id")
     def item_external_id(self, obj: Event) -> str:
         return obj.item.external_id if obj.item_id else "—"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

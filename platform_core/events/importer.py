@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
@@ -131,8 +132,8 @@ def _cell(value: str) -> Any:
     """A context cell: JSON scalars (numbers, true/false) as such, anything else as text."""
     if value and (value[0] in "-0123456789tfn["):
         try:
-            return json.loads(value)
-        except ValueError:
+            return orjson.loads(value)  # no RecursionError on a deeply nested cell
+        except orjson.JSONDecodeError:
             return value
     return value
 

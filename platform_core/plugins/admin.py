@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 
 from platform_core.console.scoping import (
+    ReadOnlyAdminMixin,
     TenantScopedAdmin,
     TenantScopedInline,
     rows_for_tenants,
@@ -82,7 +83,7 @@ class TenantConfigAdmin(TenantScopedAdmin):
 
 
 @admin.register(TenantConfigChange)
-class TenantConfigChangeAdmin(TenantScopedAdmin):
+class TenantConfigChangeAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ("tenant", "changed_at", "changed_by_name", "source", "changes")
     list_filter = ("source",)
     list_select_related = ("tenant",)
@@ -92,12 +93,3 @@ class TenantConfigChangeAdmin(TenantScopedAdmin):
     @admin.display(description="old → new")
     def changes(self, obj: TenantConfigChange) -> str:
         return _diff_html(obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

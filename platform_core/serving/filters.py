@@ -315,7 +315,8 @@ class _Parser:
 
         return pred
 
-    def membership(self, spec: Field, negate: bool) -> Predicate:
+    def list_values(self, spec: Field) -> list[Any]:
+        """``[v, …]`` after ``in``: at most MAX_LIST_VALUES values of the attribute's type."""
         if spec.type == "list":
             raise _fail(f"{spec.name!r} is a list: use 'contains'")
         self.expect("punct", "[", "'[' after 'in'")
@@ -328,6 +329,10 @@ class _Parser:
         self.expect("punct", "]", "',' or ']'")
         if len(values) > MAX_LIST_VALUES:
             raise _fail(f"a list may hold at most {MAX_LIST_VALUES} values")
+        return values
+
+    def membership(self, spec: Field, negate: bool) -> Predicate:
+        values = self.list_values(spec)
         name, get = spec.name, _getter(spec)
         wanted = set(values) if all(isinstance(v, str | int | float | bool) for v in values) else values
 

@@ -66,6 +66,16 @@ class RetryPolicy:
         return None
 
 
+def http_options(*, base_url: str, api_key: str, timeout: float, transport: Any) -> dict[str, Any]:
+    """The httpx client's options, the same for the sync and the async client."""
+    return {
+        "base_url": base_url.rstrip("/"),
+        "headers": {"Authorization": f"Api-Key {api_key}"},
+        "timeout": timeout,
+        "transport": transport,
+    }
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None

@@ -14,6 +14,7 @@ from platform_client._base import (
     RetryPolicy,
     answer_parse,
     batches,
+    http_options,
     retry_after_seconds,
 )
 from platform_client.models import IngestResult
@@ -38,10 +39,7 @@ class Client(Endpoints):
     ) -> None:
         self.retry = RetryPolicy(max_retries=max_retries, backoff=backoff)
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Api-Key {api_key}"},
-            timeout=timeout,
-            transport=transport,
+            **http_options(base_url=base_url, api_key=api_key, timeout=timeout, transport=transport)
         )
 
     def __enter__(self) -> Client:

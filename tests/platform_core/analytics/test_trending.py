@@ -67,6 +67,8 @@ def test_inactive_items_and_other_types_are_left_out(api_client, tenant, counts)
         ({"filter": "price <"}, "filter"),
         ({"filter_params": "[1]", "filter": "price > 1"}, "filter_params"),
         ({"filter_params": "{bad json"}, "filter_params"),
+        ({"filter_params": '{"a":' * 3000 + "1" + "}" * 3000, "filter": "price > 1"}, "filter_params"),
+        ({"filter_params": '{"a":' * 40 + "1" + "}" * 40, "filter": "price > 1"}, "filter_params"),
         ({"category": "x" * 201}, "category"),
     ],
 )
