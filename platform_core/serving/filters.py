@@ -249,16 +249,9 @@ class _Parser:
         if nxt.kind == "op" and nxt.text in ("=", "==", "!=") and not negate:
             refs, negate = [self.value(segment)], nxt.text == "!="
         elif nxt.kind == "keyword" and nxt.text == "in":
-            self.expect("punct", "[", "'[' after 'in'")
-            refs = [self.value(segment)]
-            while self.peek().kind == "punct" and self.peek().text == ",":
-                self.take()
-                refs.append(self.value(segment))
-            self.expect("punct", "]", "',' or ']'")
+            refs = self.list_values(segment)
         else:
             raise _fail(f"{USER_SEGMENT} takes =, !=, in or not in; found {nxt.text!r} at position {nxt.pos}")
-        if len(refs) > MAX_LIST_VALUES:
-            raise _fail(f"a list may hold at most {MAX_LIST_VALUES} values")
         for ref in refs:
             if ref not in self.user_segments:
                 self.user_segments[ref] = self.segment_test(ref)
