@@ -21,10 +21,11 @@ from django.db import connection
 from platform_core.catalog.models import EndUser, Item
 from platform_core.common.scoping import TenantScopeError
 from platform_core.events.models import Event
+from platform_core.serving.models import RecommendationFeedback
 from platform_core.tenancy.models import Tenant
 
-#: ``{event}``, ``{item}``, ``{user}`` in a template: the tenant-owned tables a query may read.
-_TABLE_REF = re.compile(r"\{(event|item|user)\}")
+#: ``{event}``, ``{item}``, ``{user}``, ``{feedback}`` in a template: the tenant-owned tables a query may read.
+_TABLE_REF = re.compile(r"\{(event|item|user|feedback)\}")
 TENANT = "%(tenant)s"
 
 
@@ -35,6 +36,7 @@ def _tables() -> dict[str, str]:
         "event": q(Event._meta.db_table),
         "item": q(Item._meta.db_table),
         "user": q(EndUser._meta.db_table),
+        "feedback": q(RecommendationFeedback._meta.db_table),  # recommendation impact
     }
 
 

@@ -2,11 +2,16 @@
 
 from django.urls import path
 
-from platform_core.analytics import apis
+from platform_core.analytics import apis, apis_insight
 
 urlpatterns = [
     path("analytics/funnel", apis.FunnelApi.as_view(), name="analytics-funnel"),
     path("analytics/retention", apis.RetentionApi.as_view(), name="analytics-retention"),
     path("analytics/paths", apis.PathsApi.as_view(), name="analytics-paths"),
     path("trending", apis.TrendingApi.as_view(), name="trending"),
+    path("analytics/trajectories", apis_insight.GroupTrajectoryApi.as_view(), name="analytics-trajectories"),
+    path("analytics/impact", apis_insight.ImpactApi.as_view(), name="analytics-impact"),
+    path(
+        "users/<str:external_id>/trajectory", apis_insight.UserTrajectoryApi.as_view(), name="user-trajectory"
+    ),
 ]
