@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django.core.cache import cache
+from django.db import transaction
 
 from platform_core.analytics.cache import MAX_MONTHS, VERSION_SECONDS, month_numbers, version_key
 
@@ -37,3 +38,12 @@ def analytics_forget_on_ingest(sender: Any, *, tenant_id: int, **kwargs: Any) ->
 def analytics_forget_on_erasure(sender: Any, *, tenant: Any, **kwargs: Any) -> None:
     """Receiver of ``catalog.signals.user_erased``: the user's events are gone from every range."""
     analytics_forget(tenant_id=tenant.pk)
+
+
+def analytics_forget_on_feedback(sender: Any, *, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    """``post_save`` receiver of ``serving.RecommendationFeedback``: impact answers over its
+    ``served_at`` month are recomputed, once the feedback is committed (an answer computed
+    before the commit must not be cached under the new version)."""
+    if created:
+        tenant_id, served = instance.tenant_id, instance.served_at
+        transaction.on_commit(lambda: analytics_forget(tenant_id=tenant_id, since=served, until=served))

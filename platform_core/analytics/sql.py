@@ -21,11 +21,12 @@ from django.db import connection
 from platform_core.catalog.models import EndUser, Item
 from platform_core.common.scoping import TenantScopeError
 from platform_core.events.models import Event
+from platform_core.serving.models import RecommendationFeedback
 from platform_core.tenancy.models import Tenant
 
-#: ``{event}``, ``{item}``, ``{user}``, ``{member}``, ``{segment}`` in a template: the
-#: tenant-owned tables a query may read.
-_TABLE_REF = re.compile(r"\{(event|item|user|member|segment)\}")
+#: ``{event}``, ``{item}``, ``{user}``, ``{member}``, ``{segment}``, ``{feedback}`` in a
+#: template: the tenant-owned tables a query may read.
+_TABLE_REF = re.compile(r"\{(event|item|user|member|segment|feedback)\}")
 TENANT = "%(tenant)s"
 
 
@@ -40,6 +41,7 @@ def _tables() -> dict[str, str]:
         "user": q(EndUser._meta.db_table),
         "member": q(SegmentMember._meta.db_table),
         "segment": q(Segment._meta.db_table),
+        "feedback": q(RecommendationFeedback._meta.db_table),  # recommendation impact
     }
 
 

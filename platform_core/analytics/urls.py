@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from platform_core.analytics import apis, segment_apis
+from platform_core.analytics import apis, apis_insight, segment_apis
 
 urlpatterns = [
     path("analytics/funnel", apis.FunnelApi.as_view(), name="analytics-funnel"),
@@ -19,5 +19,10 @@ urlpatterns = [
         "analytics/segments/<int:segment_id>/compute",
         segment_apis.SegmentComputeApi.as_view(),
         name="analytics-segment-compute",
+    ),
+    path("analytics/trajectories", apis_insight.GroupTrajectoryApi.as_view(), name="analytics-trajectories"),
+    path("analytics/impact", apis_insight.ImpactApi.as_view(), name="analytics-impact"),
+    path(
+        "users/<str:external_id>/trajectory", apis_insight.UserTrajectoryApi.as_view(), name="user-trajectory"
     ),
 ]

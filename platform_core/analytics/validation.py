@@ -57,6 +57,9 @@ def duration_parse(raw: Any, *, field: str, maximum: dt.timedelta = MAX_WINDOW) 
 def range_check(start: dt.datetime | None, stop: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
     """``from``/``to`` (defaults: the last 30 days), in UTC, ordered and bounded."""
     stop = (stop or timezone.now()).astimezone(dt.UTC)
+    # Checked before the default 'from' is computed: year 1 minus 30 days overflows.
+    if not EARLIEST <= stop <= LATEST:
+        raise fail("to", f"must lie between {EARLIEST.date()} and {LATEST.date()}")
     start = (start or stop - DEFAULT_RANGE).astimezone(dt.UTC)
     for name, value in (("from", start), ("to", stop)):
         if not EARLIEST <= value <= LATEST:

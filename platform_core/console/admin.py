@@ -10,6 +10,7 @@ user who could edit them could make themselves a superuser.
 
 from django.contrib import admin
 
+from platform_core.analytics.console import analytics_page_register
 from platform_core.console.scoping import SuperuserOnlyAdmin
 
 admin.site.site_header = "Behaviour platform console"
@@ -30,3 +31,4 @@ def superuser_only_register(site: admin.AdminSite, app_labels: frozenset[str]) -
 
 
 superuser_only_register(admin.site, SUPERUSER_ONLY_APPS)
+analytics_page_register(admin.site)  # the tenant's analytics page (docs/analytics.md)

@@ -20,7 +20,9 @@ def _schema() -> dict:
     return json.loads(json.dumps(SchemaGenerator().get_schema(request=None, public=True), default=str))
 
 
-schema = schemathesis.openapi.from_dict(_schema()).include(path_regex=r"^/api/v1/(analytics/|trending)")
+schema = schemathesis.openapi.from_dict(_schema()).include(
+    path_regex=r"^/api/v1/(analytics/|trending|users/\{external_id\}/trajectory)"
+)
 
 
 @pytest.fixture

@@ -84,3 +84,9 @@ def test_tenants_see_only_their_own_events(api_client, other_client, tenant, oth
     plant(tenant, "u1", "view", _ago(10), item="ours")
     assert _items(api_client, min_count=1) == [("ours", 1, 0.0, 2.0)]
     assert _items(other_client, min_count=1) == [("theirs", 3, 0.0, 4.0)]
+
+
+def test_deeply_nested_filter_params_are_a_400(api_client, tenant):
+    deep = '{"a": ' * 5000 + "1" + "}" * 5000  # json.loads recurses once per level
+    r = api_client.get("/api/v1/trending", {"filter_params": deep})
+    assert r.status_code == 400 and "filter_params" in r.json()["error"]["fields"]
