@@ -14,16 +14,20 @@ from rest_framework.response import Response
 
 from platform_core.analytics import validation as v
 from platform_core.analytics.impact import impact_compute
+from platform_core.analytics.segments import segment_ref_resolve
 from platform_core.analytics.trajectories import (
     MAX_MONTHS,
     MAX_USERS,
+    UserSelection,
     trajectory_compute,
     user_selection_all,
     user_selection_ids,
     user_selection_one,
+    user_selection_segment,
 )
 from platform_core.catalog.selectors import enduser_get_for_tenant
 from platform_core.common.api import TenantAPIView
+from platform_core.tenancy.models import Tenant
 
 
 # ---------------------------------------------------------------- inputs
@@ -65,7 +69,14 @@ class GroupTrajectoryInput(TrajectoryInput):
         default=None,
         allow_empty=False,
         max_length=MAX_USERS,
-        help_text="External user ids; null or absent: every user of the tenant.",
+        help_text="External user ids; null or absent (and no segment): every user of the tenant.",
+    )
+    segment = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=80,
+        help_text="A segment (name, id, or name:n for one cluster): its members, instead of users.",
     )
 
 
@@ -160,6 +171,15 @@ class UserTrajectoryApi(TenantAPIView):
         return Response(body)
 
 
+def _selection(*, tenant: Tenant, ids: list[str] | None, segment: str | None) -> UserSelection:
+    if segment is not None and ids is not None:
+        raise v.fail("segment", "give users or a segment, not both")
+    if segment is not None:
+        ref = segment_ref_resolve(tenant=tenant, ref=segment, field="segment")
+        return user_selection_segment(segment_id=ref.segment_id, cluster=ref.cluster, label=ref.label)
+    return user_selection_all() if ids is None else user_selection_ids(external_ids=ids)
+
+
 class GroupTrajectoryApi(TenantAPIView):
     """POST /analytics/trajectories {users: [...] | null, months, ...}."""
 
@@ -168,8 +188,7 @@ class GroupTrajectoryApi(TenantAPIView):
     @extend_schema(request=GroupTrajectoryInput, responses=TrajectoryOut)
     def post(self, request: Request) -> Response:
         query = v.body_validate(GroupTrajectoryInput, request.data)
-        ids = query.pop("users")
-        selection = user_selection_all() if ids is None else user_selection_ids(external_ids=ids)
+        selection = _selection(tenant=self.tenant, ids=query.pop("users"), segment=query.pop("segment"))
         return Response(trajectory_compute(tenant=self.tenant, selection=selection, query=query))
 
 

@@ -66,6 +66,19 @@ def user_selection_ids(*, external_ids: list[str]) -> UserSelection:
     return UserSelection(label=f"{len(external_ids)} listed users", condition=condition, params=names)
 
 
+def user_selection_segment(*, segment_id: int, cluster: int | None, label: str) -> UserSelection:
+    """The members of a segment (of one of its clusters, for a cluster segment's ``name:n``)."""
+    params: dict[str, Any] = {"sel_segment": segment_id}
+    condition = (
+        f"e.user_id IN (SELECT sm.user_id FROM {{member}} sm WHERE sm.tenant_id = {TENANT}"
+        " AND sm.segment_id = %(sel_segment)s"
+    )
+    if cluster is not None:
+        condition += " AND sm.cluster = %(sel_cluster)s"
+        params["sel_cluster"] = cluster
+    return UserSelection(label=f"segment {label}", condition=condition + ")", params=params)
+
+
 # ---------------------------------------------------------------- input
 def _month_start(number: int) -> dt.datetime:
     return dt.datetime(number // 12, number % 12 + 1, 1, tzinfo=dt.UTC)

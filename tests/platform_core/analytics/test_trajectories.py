@@ -97,6 +97,27 @@ def test_group_of_all_users_and_of_listed_users(api_client, planted):
     assert body["changes"]["risers"] == [{"value": "shoes", "share_from": 0.0, "share_to": 1.0, "delta": 1.0}]
 
 
+def test_group_of_a_segments_members(api_client, tenant, other_tenant, planted):
+    from platform_core.analytics.models import Segment, SegmentMember
+    from platform_core.catalog.models import EndUser
+
+    seg = Segment.objects.for_tenant(tenant).create(tenant=tenant, name="late", kind="rule", definition={})
+    u2 = EndUser.objects.for_tenant(tenant).get(external_id="u2")
+    SegmentMember.objects.for_tenant(tenant).create(tenant=tenant, segment=seg, user=u2)
+    body = api_client.post(URL, {"months": 3, "to": TO, "segment": "late"}, format="json").json()
+    assert body["users"] == "segment late"
+    # u2 alone: April shoes 1 (u1's 11 and 8 are not members)
+    assert [m["total_weight"] for m in body["months"]] == [0.0, 0.0, 1.0]
+    both = api_client.post(URL, {"months": 3, "to": TO, "segment": "late", "users": ["u1"]}, format="json")
+    assert both.status_code == 400 and "segment" in both.json()["error"]["fields"]
+    other = Segment.objects.for_tenant(other_tenant).create(
+        tenant=other_tenant, name="theirs", kind="rule", definition={}
+    )
+    for ref in ("theirs", str(other.pk), "nothing"):
+        r = api_client.post(URL, {"months": 3, "to": TO, "segment": ref}, format="json")
+        assert r.status_code == 400 and "segment" in r.json()["error"]["fields"], ref
+
+
 def test_tenant_isolation(api_client, other_client, planted):
     b = _get(other_client).json()  # B's own u1
     assert [m["total_weight"] for m in b["months"]] == [0.0, 0.0, 5.0]
