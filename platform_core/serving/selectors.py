@@ -51,7 +51,7 @@ from platform_core.serving.candidates import (
 )
 from platform_core.serving.catalog_snapshot import catalog_generation
 from platform_core.serving.errors import ServingError
-from platform_core.serving.filters import ItemFilter, SegmentTest, filter_parse
+from platform_core.serving.filters import ItemFilter, filter_parse
 from platform_core.serving.model_cache import ServingModel, serving_model_get
 from platform_core.serving.segments import segment_resolve, segment_test_for
 from platform_core.serving.services import recommendation_served, recommendation_token_issue
@@ -128,10 +128,15 @@ def item_filter_get(
     plugin: DomainPlugin,
     expression: str | None,
     params: Mapping[str, Any] | None,
-    segment_test: SegmentTest | None = None,
+    tenant: Tenant | None = None,
+    user_external_id: str | None = None,
 ) -> ItemFilter | None:
+    """The parsed filter; with ``tenant`` and a requesting user, ``user.segment`` terms can test them."""
     if expression is None or expression == "":
         return None
+    segment_test = (
+        segment_test_for(tenant=tenant, user_external_id=user_external_id) if tenant is not None else None
+    )
     return filter_parse(
         expression=expression,
         schema=plugin.item_schema,
@@ -381,8 +386,7 @@ def recommendation_list(
     plugin = tenant_plugin_get(tenant=tenant)
     config = tenant_config_get(tenant=tenant)
     item_filter = item_filter_get(
-        plugin=plugin, expression=filter_expression, params=filter_params,
-        segment_test=segment_test_for(tenant=tenant, user_external_id=external_id),
+        plugin=plugin, expression=filter_expression, params=filter_params, tenant=tenant, user_external_id=external_id
     )  # fmt: skip
     share = exploration_clean(value=explore, config=config)
     model = serving_model_get(tenant=tenant)
@@ -610,8 +614,8 @@ def item_similar_list(
     plugin = tenant_plugin_get(tenant=tenant)
     config = tenant_config_get(tenant=tenant)
     item_filter = item_filter_get(
-        plugin=plugin, expression=filter_expression, params=filter_params,
-        segment_test=segment_test_for(tenant=tenant, user_external_id=user_external_id),
+        plugin=plugin, expression=filter_expression, params=filter_params, tenant=tenant,
+        user_external_id=user_external_id,
     )  # fmt: skip
     item = item_get_for_tenant(tenant=tenant, external_id=external_id)
     user_rec: UserRecord | None = None
