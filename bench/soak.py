@@ -194,9 +194,9 @@ def _open_loop(port: int, key: str, n_users: int, n_items: int, rate: float, sec
 
 # --------------------------------------------------------------------------- processes
 def start_workers(env: dict[str, str], logdir: Path) -> list[subprocess.Popen]:
-    """The ml worker (at nice 10), the default/profiles worker and beat, as scripts/run.sh starts them."""
+    """The ml worker, the default/profiles worker and beat, as scripts/run.sh starts them."""
     cmds = [
-        ["nice", "-n", "10", CELERY, "-A", "platform_core", "worker", "-Q", "ml", "--concurrency", "1",
+        [CELERY, "-A", "platform_core", "worker", "-Q", "ml", "--concurrency", "1",
          "--max-tasks-per-child", "1", "--hostname", "soak-ml@%h", "--loglevel", "INFO"],
         [CELERY, "-A", "platform_core", "worker", "-Q", "default,profiles", "--concurrency", "1",
          "--hostname", "soak-worker@%h", "--loglevel", "INFO"],

@@ -28,9 +28,7 @@ trap cleanup INT TERM EXIT
 # The second one runs 2 prefork children (one per core): a profiles job is split
 # into user ranges built in parallel, and nothing on these queues imports
 # TensorFlow, so forking is safe (tests/platform_core/profiles/test_partitions.py).
-# nice: on a machine shared with the web server, a training yields the CPU to requests
-# (bench/soak.py: p99 during a retrain on 2 cores; docs/benchmarks.md "Soak").
-nice -n "${ML_WORKER_NICE:-10}" .venv/bin/celery -A platform_core worker -Q ml --concurrency 1 --max-tasks-per-child 1 \
+.venv/bin/celery -A platform_core worker -Q ml --concurrency 1 --max-tasks-per-child 1 \
   --loglevel INFO --hostname "ml@%h" &
 pids+=($!)
 .venv/bin/celery -A platform_core worker -Q default,profiles --concurrency "${WORKER_CONCURRENCY:-2}" \
