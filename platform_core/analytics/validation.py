@@ -13,15 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
 from domains.base import DomainPlugin, Field
 from platform_core.analytics.errors import AnalyticsError
 from platform_core.common.errors import ValidationFailed
-from platform_core.common.limits import json_depth_exceeded
+from platform_core.common.limits import json_object_text_problem
 
 MAX_STEPS = 10
 MAX_RANGE = dt.timedelta(days=3 * 366)  # bounds the work of one query and the size of its answer
@@ -196,20 +194,9 @@ class JsonObjectText(serializers.CharField):
         super().__init__(max_length=4000, **kwargs)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        text = super().to_internal_value(data)
-        try:
-            # orjson: no RecursionError however deep (it stops at 1024 levels), and NaN,
-            # Infinity and numbers past a double are errors, as in request bodies.
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            value = None
-        if not isinstance(value, dict):
-            raise serializers.ValidationError('must be a JSON object, e.g. {"max_price": 50}')
-        depth = settings.API_MAX_JSON_DEPTH
-        if json_depth_exceeded(value, depth):
-            raise serializers.ValidationError(
-                f"must not nest deeper than {depth} levels (API_MAX_JSON_DEPTH)"
-            )
+        value, rule = json_object_text_problem(super().to_internal_value(data))
+        if rule is not None:
+            raise serializers.ValidationError(rule)
         return value
 
 

@@ -168,3 +168,21 @@ def json_value_check(value: Any, *, path: str, max_total_bytes: int, errors: Err
             errors.setdefault(where, []).append(RULE_NUL)
         elif len(string) * 4 > max_string_bytes and len(string.encode()) > max_string_bytes:
             errors.setdefault(where, []).append(f"must be at most {max_string_bytes} bytes as UTF-8")
+
+
+def json_object_text_problem(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A query parameter holding a JSON object: (the object, None) or (None, the rule it broke).
+
+    orjson: no RecursionError however deep (it stops at 1024 levels), and NaN, Infinity
+    and numbers past a double are errors, as in request bodies.
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        return None, "must be a JSON object"
+    depth = settings.API_MAX_JSON_DEPTH
+    if json_depth_exceeded(value, depth):
+        return None, f"must not nest deeper than {depth} levels (API_MAX_JSON_DEPTH)"
+    return value, None

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-import orjson
-from django.conf import settings
 from django.http import QueryDict
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers
@@ -22,7 +20,7 @@ from platform_core.api.lean import LeanGetMixin
 from platform_core.api.renderers import JsonOnlyNegotiation, OrjsonRenderer
 from platform_core.common.api import TenantAPIView
 from platform_core.common.errors import ValidationFailed
-from platform_core.common.limits import json_depth_exceeded
+from platform_core.common.limits import json_object_text_problem
 from platform_core.serving import openapi, selectors, services
 from platform_core.serving.errors import ServingError
 from platform_core.serving.models import FeedbackAction
@@ -61,19 +59,11 @@ def _json_object_param(query: QueryDict, name: str) -> dict[str, Any] | None:
     raw = _param(query, name)
     if raw is None or raw == "":
         return None
-    try:
-        value = orjson.loads(raw)  # no RecursionError however deep (it stops at 1024 levels)
-    except orjson.JSONDecodeError:
-        value = None
-    depth = settings.API_MAX_JSON_DEPTH
-    if isinstance(value, dict) and json_depth_exceeded(value, depth):
-        rule = f"must not nest deeper than {depth} levels (API_MAX_JSON_DEPTH)"
-        raise ValidationFailed(f"{name} {rule}.", code=ServingError.INVALID_PARAMETER, fields={name: [rule]})
-    if not isinstance(value, dict):
+    value, rule = json_object_text_problem(raw)
+    if rule is not None:
+        example = ', e.g. {"max_price": 50}' if rule == "must be a JSON object" else ""
         raise ValidationFailed(
-            f'{name} must be a JSON object, e.g. {{"max_price": 50}}.',
-            code=ServingError.INVALID_PARAMETER,
-            fields={name: ["must be a JSON object"]},
+            f"{name} {rule}{example}.", code=ServingError.INVALID_PARAMETER, fields={name: [rule]}
         )
     return value
 
